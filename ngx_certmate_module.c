@@ -1,0 +1,635 @@
+
+/*
+ * certmate: an nginx module that serves TLS certificates per SNI name
+ * from a shared LMDB store and manages them.
+ *
+ * This file holds the directives, the configuration structures and the
+ * process hooks; the work is in src/.
+ */
+
+
+#include "ngx_certmate.h"
+#include "ngx_certmate_cache.h"
+#include "ngx_certmate_helper.h"
+#include "ngx_certmate_store.h"
+#include "ngx_http_certmate_admin.h"
+#include "ngx_http_certmate_ssl.h"
+
+
+#define NGX_HTTP_CERTMATE_MAX_SIZE      (4ULL * 1024 * 1024 * 1024)
+#define NGX_HTTP_CERTMATE_MIN_SIZE      (64 * 1024)
+#define NGX_HTTP_CERTMATE_CACHE_SIZE    10000
+
+
+static ngx_int_t ngx_http_certmate_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_certmate_init(ngx_conf_t *cf);
+static void *ngx_http_certmate_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_certmate_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_certmate_create_srv_conf(ngx_conf_t *cf);
+static char *ngx_http_certmate_merge_srv_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static void *ngx_http_certmate_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_certmate_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_certmate_store(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_certmate_certificate(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_certmate_default_name(ngx_conf_t *cf, void *post,
+    void *data);
+static char *ngx_http_certmate_admin(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_certmate_admin_token(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_certmate_certificate_id_variable(
+    ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_certmate_init_process(ngx_cycle_t *cycle);
+static void ngx_http_certmate_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_conf_num_bounds_t  ngx_http_certmate_cache_bounds = {
+    ngx_conf_check_num_bounds, 1, 10000000
+};
+
+
+static ngx_conf_post_t  ngx_http_certmate_default_name_post = {
+    ngx_http_certmate_default_name
+};
+
+
+static ngx_command_t  ngx_http_certmate_commands[] = {
+
+    { ngx_string("certmate_store"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_certmate_store,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("certmate_certificate_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_certmate_main_conf_t, cache_size),
+      &ngx_http_certmate_cache_bounds },
+
+    { ngx_string("certmate_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_FLAG,
+      ngx_http_certmate_certificate,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_http_certmate_srv_conf_t, certificate),
+      NULL },
+
+    { ngx_string("certmate_default_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_http_certmate_srv_conf_t, default_name),
+      &ngx_http_certmate_default_name_post },
+
+    { ngx_string("certmate_admin"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_certmate_admin,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("certmate_admin_token"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_certmate_admin_token,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_certmate_module_ctx = {
+    ngx_http_certmate_add_variables,       /* preconfiguration */
+    ngx_http_certmate_init,                /* postconfiguration */
+
+    ngx_http_certmate_create_main_conf,    /* create main configuration */
+    ngx_http_certmate_init_main_conf,      /* init main configuration */
+
+    ngx_http_certmate_create_srv_conf,     /* create server configuration */
+    ngx_http_certmate_merge_srv_conf,      /* merge server configuration */
+
+    ngx_http_certmate_create_loc_conf,     /* create location configuration */
+    ngx_http_certmate_merge_loc_conf       /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_certmate_module = {
+    NGX_MODULE_V1,
+    &ngx_http_certmate_module_ctx,         /* module context */
+    ngx_http_certmate_commands,            /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_certmate_init_process,        /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_certmate_exit_process,        /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_variable_t  ngx_http_certmate_vars[] = {
+
+    { ngx_string("certmate_certificate_id"), NULL,
+      ngx_http_certmate_certificate_id_variable, 0, 0, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_int_t
+ngx_http_certmate_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_certmate_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_certmate_init(ngx_conf_t *cf)
+{
+    ngx_http_certmate_main_conf_t  *cmmcf;
+
+    cmmcf = ngx_http_conf_get_module_main_conf(cf, ngx_certmate_module);
+
+    if (cmmcf->store == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_http_certmate_ssl_init(cf);
+}
+
+
+static void *
+ngx_http_certmate_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_certmate_main_conf_t  *cmmcf;
+
+    cmmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_certmate_main_conf_t));
+    if (cmmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     cmmcf->store = NULL;
+     *     cmmcf->max_size = 0;
+     */
+
+    cmmcf->cache_size = NGX_CONF_UNSET_UINT;
+
+    return cmmcf;
+}
+
+
+static char *
+ngx_http_certmate_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_certmate_main_conf_t *cmmcf = conf;
+
+    ngx_conf_init_uint_value(cmmcf->cache_size, NGX_HTTP_CERTMATE_CACHE_SIZE);
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_certmate_create_srv_conf(ngx_conf_t *cf)
+{
+    ngx_http_certmate_srv_conf_t  *cmscf;
+
+    cmscf = ngx_pcalloc(cf->pool, sizeof(ngx_http_certmate_srv_conf_t));
+    if (cmscf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     cmscf->default_name = { 0, NULL };
+     *     cmscf->fallback = 0;
+     *     cmscf->file = NULL;
+     *     cmscf->line = 0;
+     */
+
+    cmscf->certificate = NGX_CONF_UNSET;
+
+    return cmscf;
+}
+
+
+static char *
+ngx_http_certmate_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_certmate_srv_conf_t *prev = parent;
+    ngx_http_certmate_srv_conf_t *conf = child;
+
+    ngx_http_certmate_main_conf_t  *cmmcf;
+
+    if (conf->certificate == NGX_CONF_UNSET) {
+        conf->certificate = prev->certificate;
+        conf->file = prev->file;
+        conf->line = prev->line;
+    }
+
+    ngx_conf_merge_value(conf->certificate, prev->certificate, 0);
+    ngx_conf_merge_str_value(conf->default_name, prev->default_name, "");
+
+    cmmcf = ngx_http_conf_get_module_main_conf(cf, ngx_certmate_module);
+
+    if (conf->certificate && cmmcf->store == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"certmate_certificate\" in %s:%ui "
+                      "requires \"certmate_store\"", conf->file, conf->line);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_certmate_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_certmate_loc_conf_t  *cmlcf;
+
+    cmlcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_certmate_loc_conf_t));
+    if (cmlcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     cmlcf->admin = 0;
+     *     cmlcf->prefix = { 0, NULL };
+     *     cmlcf->body_limit = 0;
+     *     cmlcf->file = NULL;
+     *     cmlcf->line = 0;
+     */
+
+    cmlcf->tokens = NGX_CONF_UNSET_PTR;
+
+    return cmlcf;
+}
+
+
+static char *
+ngx_http_certmate_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_certmate_loc_conf_t *prev = parent;
+    ngx_http_certmate_loc_conf_t *conf = child;
+
+    ngx_http_core_loc_conf_t       *clcf;
+    ngx_http_certmate_main_conf_t  *cmmcf;
+
+    ngx_conf_merge_ptr_value(conf->tokens, prev->tokens, NULL);
+
+    if (!conf->admin) {
+        return NGX_CONF_OK;
+    }
+
+    cmmcf = ngx_http_conf_get_module_main_conf(cf, ngx_certmate_module);
+
+    if (cmmcf->store == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"certmate_admin\" in %s:%ui requires "
+                      "\"certmate_store\"", conf->file, conf->line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->tokens == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"certmate_admin\" in %s:%ui has no "
+                      "\"certmate_admin_token\"", conf->file, conf->line);
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * the admin API enforces "client_max_body_size" itself,
+     * to answer in JSON
+     */
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    conf->body_limit = clcf->client_max_body_size;
+    clcf->client_max_body_size = 0;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_certmate_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_certmate_main_conf_t *cmmcf = conf;
+
+    ssize_t      size;
+    ngx_str_t   *value, s;
+    ngx_uint_t   i;
+    ngx_path_t  *path;
+
+    if (cmmcf->store) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    path = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
+    if (path == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    path->name = value[1];
+
+    if (path->name.len > 1 && path->name.data[path->name.len - 1] == '/') {
+        path->name.len--;
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &path->name, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    cmmcf->max_size = NGX_HTTP_CERTMATE_MAX_SIZE;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "max_size=", 9) == 0) {
+
+            s.data = value[i].data + 9;
+            s.len = value[i].len - 9;
+
+            size = ngx_parse_size(&s);
+
+            if (size == NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid max_size value \"%V\"", &s);
+                return NGX_CONF_ERROR;
+            }
+
+            if (size < NGX_HTTP_CERTMATE_MIN_SIZE) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "max_size \"%V\" is too small, "
+                                   "the minimum is 64k", &s);
+                return NGX_CONF_ERROR;
+            }
+
+            cmmcf->max_size = size;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\", "
+                           "expected \"max_size=\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    /* nginx creates the directory for the worker user and runs the helper */
+
+    path->manager = ngx_certmate_helper_manager;
+    path->data = cmmcf;
+    path->conf_file = cf->conf_file->file.name.data;
+    path->line = cf->conf_file->line;
+
+    if (ngx_add_path(cf, &path) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    cmmcf->store = path;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_certmate_certificate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_certmate_srv_conf_t *cmscf = conf;
+
+    char  *rv;
+
+    rv = ngx_conf_set_flag_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    cmscf->file = cf->conf_file->file.name.data;
+    cmscf->line = cf->conf_file->line;
+
+    if (!cmscf->certificate) {
+        return NGX_CONF_OK;
+    }
+
+    return ngx_http_certmate_ssl_enable(cf);
+}
+
+
+static char *
+ngx_http_certmate_default_name(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_str_t  *name = data;
+
+    if (name->len == 0 || name->len > NGX_CERTMATE_NAME_MAX
+        || ngx_strlchr(name->data, name->data + name->len, '/'))
+    {
+        return "has an invalid name";
+    }
+
+    ngx_strlow(name->data, name->data, name->len);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_certmate_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_certmate_loc_conf_t *cmlcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (cmlcf->admin) {
+        return "is duplicate";
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+#if (NGX_PCRE)
+    if (clcf->regex) {
+        return "cannot be used in a regex location";
+    }
+#endif
+
+    if (clcf->named) {
+        return "cannot be used in a named location";
+    }
+
+    cmlcf->admin = 1;
+    cmlcf->prefix = clcf->name;
+    cmlcf->file = cf->conf_file->file.name.data;
+    cmlcf->line = cf->conf_file->line;
+
+    clcf->handler = ngx_http_certmate_admin_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_certmate_admin_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_certmate_loc_conf_t *cmlcf = conf;
+
+    u_char                     *hex;
+    ngx_str_t                  *value, hash;
+    ngx_uint_t                  i;
+    ngx_http_certmate_token_t  *token;
+
+    value = cf->args->elts;
+
+    if (cmlcf->tokens == NGX_CONF_UNSET_PTR) {
+        cmlcf->tokens = ngx_array_create(cf->pool, 2,
+                                         sizeof(ngx_http_certmate_token_t));
+        if (cmlcf->tokens == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    token = cmlcf->tokens->elts;
+
+    for (i = 0; i < cmlcf->tokens->nelts; i++) {
+        if (token[i].name.len == value[1].len
+            && ngx_strncmp(token[i].name.data, value[1].data, value[1].len)
+               == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate token name \"%V\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (value[2].len != sizeof("sha256:") - 1 + 2 * SHA256_DIGEST_LENGTH
+        || ngx_strncmp(value[2].data, "sha256:", sizeof("sha256:") - 1) != 0)
+    {
+        goto invalid;
+    }
+
+    token = ngx_array_push(cmlcf->tokens);
+    if (token == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    token->name = value[1];
+
+    hex = value[2].data + sizeof("sha256:") - 1;
+
+    for (i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+        hash.data = hex + 2 * i;
+        hash.len = 2;
+
+        if (ngx_hextoi(hash.data, hash.len) == NGX_ERROR) {
+            goto invalid;
+        }
+
+        token->hash[i] = (u_char) ngx_hextoi(hash.data, hash.len);
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid token hash \"%V\", expected \"sha256:\" "
+                       "and 64 hex digits", &value[2]);
+    return NGX_CONF_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_certmate_certificate_id_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, NGX_CERTMATE_ID_HEX_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_certmate_ssl_served_id(r->connection, p) != NGX_OK) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = NGX_CERTMATE_ID_HEX_LEN;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = p;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_certmate_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_certmate_main_conf_t  *cmmcf;
+
+    cmmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_certmate_module);
+
+    if (cmmcf == NULL || cmmcf->store == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_certmate_store_init(&cmmcf->store->name, cmmcf->max_size);
+
+    if (ngx_process == NGX_PROCESS_HELPER) {
+        return NGX_OK;
+    }
+
+    if (ngx_process == NGX_PROCESS_SINGLE) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "certmate has no helper process with "
+                      "\"master_process off\": stale store readers "
+                      "are not cleared");
+    }
+
+    if (ngx_certmate_cache_init(cmmcf->cache_size, cycle->log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* a store that fails to open is tried again when it is needed */
+
+    (void) ngx_certmate_store_open(cycle->log);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_certmate_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_certmate_cache_done();
+    ngx_certmate_store_close();
+}

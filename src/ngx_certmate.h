@@ -1,0 +1,119 @@
+
+/*
+ * certmate: certificates for nginx from a shared LMDB store.
+ * The common header: includes, shared types and constants.
+ */
+
+
+#ifndef _NGX_CERTMATE_H_INCLUDED_
+#define _NGX_CERTMATE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+#define NGX_CERTMATE_ID_LEN           16
+#define NGX_CERTMATE_ID_HEX_LEN       (2 * NGX_CERTMATE_ID_LEN)
+#define NGX_CERTMATE_FINGERPRINT_LEN  32
+#define NGX_CERTMATE_NAME_MAX         253
+
+
+/* key types, as stored: never renumber */
+
+#define NGX_CERTMATE_KEY_EC_P256      1
+#define NGX_CERTMATE_KEY_EC_P384      2
+#define NGX_CERTMATE_KEY_RSA_2048     3
+#define NGX_CERTMATE_KEY_RSA_3072     4
+#define NGX_CERTMATE_KEY_RSA_4096     5
+
+
+/* key classes: a handshake gets at most one certificate of each */
+
+#define NGX_CERTMATE_CLASS_EC         0
+#define NGX_CERTMATE_CLASS_RSA        1
+#define NGX_CERTMATE_CLASSES          2
+
+#define ngx_certmate_key_class(type)                                          \
+    ((type) <= NGX_CERTMATE_KEY_EC_P384 ? NGX_CERTMATE_CLASS_EC               \
+                                        : NGX_CERTMATE_CLASS_RSA)
+
+
+/* where a certificate came from, as stored: never renumber */
+
+#define NGX_CERTMATE_SOURCE_IMPORT    1
+#define NGX_CERTMATE_SOURCE_CA        2
+#define NGX_CERTMATE_SOURCE_ACME      3
+#define NGX_CERTMATE_SOURCE_EST       4
+
+
+/* one certificate as the store keeps it */
+
+typedef struct {
+    u_char                  id[NGX_CERTMATE_ID_LEN];
+    uint64_t                version;
+    time_t                  not_before;
+    time_t                  not_after;
+    ngx_uint_t              key_type;
+    ngx_uint_t              source;
+    u_char                  fingerprint[NGX_CERTMATE_FINGERPRINT_LEN];
+    ngx_str_t               chain;      /* DER certificates, leaf first */
+    ngx_str_t               key;        /* DER PKCS#8 private key */
+    ngx_str_t               names;      /* DNS names, each ending in '\0' */
+    ngx_str_t               profile;
+} ngx_certmate_cert_t;
+
+
+/* why a request was refused: a short code and a sentence for people */
+
+typedef struct {
+    const char             *code;
+    ngx_str_t               message;
+} ngx_certmate_problem_t;
+
+
+/* what the names index says a name gets, per key class */
+
+typedef struct {
+    u_char                  id[NGX_CERTMATE_ID_LEN];
+    uint64_t                version;    /* 0: no certificate */
+} ngx_certmate_ref_t;
+
+
+typedef struct {
+    ngx_path_t             *store;
+    size_t                  max_size;
+    ngx_uint_t              cache_size;
+} ngx_http_certmate_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t              certificate;
+    ngx_str_t               default_name;
+    ngx_uint_t              fallback;   /* has an "ssl_certificate" */
+    u_char                 *file;
+    ngx_uint_t              line;
+} ngx_http_certmate_srv_conf_t;
+
+
+typedef struct {
+    ngx_str_t               name;
+    u_char                  hash[32];   /* SHA-256 of the token */
+} ngx_http_certmate_token_t;
+
+
+typedef struct {
+    ngx_flag_t              admin;
+    ngx_str_t               prefix;     /* the admin location's name */
+    off_t                   body_limit;
+    ngx_array_t            *tokens;     /* ngx_http_certmate_token_t */
+    u_char                 *file;
+    ngx_uint_t              line;
+} ngx_http_certmate_loc_conf_t;
+
+
+extern ngx_module_t  ngx_certmate_module;
+
+
+#endif /* _NGX_CERTMATE_H_INCLUDED_ */

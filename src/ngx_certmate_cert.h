@@ -1,0 +1,50 @@
+
+/*
+ * certmate: certificate records: built from PEM, parsed from DER,
+ * described for people.
+ */
+
+
+#ifndef _NGX_CERTMATE_CERT_H_INCLUDED_
+#define _NGX_CERTMATE_CERT_H_INCLUDED_
+
+
+#include "ngx_certmate.h"
+
+
+typedef struct {
+    ngx_str_t     id;
+    ngx_array_t   names;            /* ngx_str_t */
+    ngx_str_t     key_type;
+    ngx_str_t     serial;
+    ngx_str_t     subject;
+    ngx_str_t     issuer;
+    time_t        not_before;
+    time_t        not_after;
+    ngx_str_t     fingerprint;
+    ngx_str_t     source;
+    ngx_str_t     profile;
+    ngx_str_t     status;
+    uint64_t      version;
+} ngx_certmate_cert_info_t;
+
+
+ngx_int_t ngx_certmate_cert_import(ngx_pool_t *pool, ngx_str_t *chain_pem,
+    ngx_str_t *key_pem, ngx_certmate_cert_t *cert,
+    ngx_certmate_problem_t *problem);
+ngx_int_t ngx_certmate_cert_load(ngx_certmate_cert_t *cert, X509 **leaf,
+    STACK_OF(X509) **chain, EVP_PKEY **key, ngx_log_t *log);
+ngx_int_t ngx_certmate_cert_info(ngx_pool_t *pool, ngx_certmate_cert_t *cert,
+    ngx_certmate_cert_info_t *info, ngx_log_t *log);
+ngx_uint_t ngx_certmate_cert_has_name(ngx_certmate_cert_t *cert,
+    ngx_str_t *name);
+ngx_int_t ngx_certmate_source_parse(ngx_str_t *name);
+
+void ngx_certmate_problem(ngx_pool_t *pool, ngx_certmate_problem_t *problem,
+    const char *code, const char *fmt, ...);
+
+ngx_int_t ngx_certmate_id_parse(ngx_str_t *hex, u_char *id);
+u_char *ngx_certmate_id_hex(u_char *dst, u_char *id);
+
+
+#endif /* _NGX_CERTMATE_CERT_H_INCLUDED_ */

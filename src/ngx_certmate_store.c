@@ -1,0 +1,1071 @@
+
+/*
+ * certmate: the LMDB store.
+ *
+ * Schema (one environment, named databases):
+ *
+ *   meta   "schema"      -> uint32, NGX_CERTMATE_STORE_SCHEMA
+ *          "generation"  -> uint64, bumped by every write
+ *   certs  id (16 bytes) -> ngx_certmate_store_rec_t, then the chain DER,
+ *                           the key DER, the names (each ending in '\0')
+ *                           and the profile name
+ *   names  name          -> dups of ngx_certmate_store_ref_t, sorted so
+ *                           that the newest certificate of each key class
+ *                           comes first; names are lowercase, wildcards
+ *                           stored as "*.example.com"
+ *
+ * A certificate's version is the generation that wrote it.
+ */
+
+
+#include "ngx_certmate_store.h"
+
+#include <lmdb.h>
+
+
+#define NGX_CERTMATE_STORE_FORMAT   1
+#define NGX_CERTMATE_STORE_DBS      8
+#define NGX_CERTMATE_STORE_READERS  510
+#define NGX_CERTMATE_STORE_RETRY    1
+
+
+typedef struct {
+    uint32_t        format;
+    uint8_t         key_type;
+    uint8_t         source;
+    uint16_t        reserved;
+    uint64_t        version;
+    int64_t         not_before;
+    int64_t         not_after;
+    u_char          fingerprint[NGX_CERTMATE_FINGERPRINT_LEN];
+    uint32_t        chain_len;
+    uint32_t        key_len;
+    uint32_t        names_len;
+    uint32_t        profile_len;
+} ngx_certmate_store_rec_t;
+
+
+typedef struct {
+    u_char          key_class;
+    u_char          newness[8];     /* ~version, big-endian */
+    u_char          id[NGX_CERTMATE_ID_LEN];
+} ngx_certmate_store_ref_t;
+
+
+typedef struct {
+    ngx_str_t       path;
+    size_t          max_size;
+    time_t          retry;
+
+    MDB_env        *env;
+    MDB_dbi         meta;
+    MDB_dbi         certs;
+    MDB_dbi         names;
+
+    MDB_txn        *rtxn;           /* reset between uses */
+    MDB_cursor     *names_cursor;
+    MDB_cursor     *certs_cursor;
+    ngx_uint_t      reading;
+} ngx_certmate_store_t;
+
+
+static ngx_int_t ngx_certmate_store_setup(ngx_log_t *log);
+static void ngx_certmate_store_reader_close(void);
+static ngx_int_t ngx_certmate_store_txn_begin(MDB_txn **txn,
+    unsigned int flags, ngx_log_t *log);
+static ngx_int_t ngx_certmate_store_find_name(MDB_val *key,
+    ngx_certmate_ref_t refs[NGX_CERTMATE_CLASSES], ngx_log_t *log);
+static ngx_int_t ngx_certmate_store_decode(MDB_val *data,
+    ngx_certmate_cert_t *cert, ngx_log_t *log);
+static ngx_int_t ngx_certmate_store_unlink(MDB_txn *txn, u_char *id,
+    ngx_uint_t *found, ngx_log_t *log);
+static ngx_int_t ngx_certmate_store_link(MDB_txn *txn,
+    ngx_certmate_cert_t *cert, ngx_log_t *log);
+static void ngx_certmate_store_ref(ngx_certmate_store_ref_t *ref,
+    ngx_certmate_cert_t *cert);
+static ngx_int_t ngx_certmate_store_bump(MDB_txn *txn, uint64_t *generation,
+    ngx_log_t *log);
+static ngx_int_t ngx_certmate_store_commit(MDB_txn *txn, ngx_log_t *log);
+static ngx_int_t ngx_certmate_store_error(int rc, const char *call,
+    ngx_log_t *log);
+
+
+static ngx_certmate_store_t  ngx_certmate_store;
+
+
+void
+ngx_certmate_store_init(ngx_str_t *path, size_t max_size)
+{
+    ngx_certmate_store.path = *path;
+    ngx_certmate_store.max_size = max_size;
+}
+
+
+ngx_int_t
+ngx_certmate_store_open(ngx_log_t *log)
+{
+    int                    rc;
+    ngx_certmate_store_t  *st;
+
+    st = &ngx_certmate_store;
+
+    if (st->env) {
+        return NGX_OK;
+    }
+
+    if (st->path.len == 0) {
+        ngx_log_error(NGX_LOG_ALERT, log, 0, "certmate store is not configured");
+        return NGX_ERROR;
+    }
+
+    if (ngx_time() < st->retry) {
+        return NGX_ERROR;
+    }
+
+    st->retry = ngx_time() + NGX_CERTMATE_STORE_RETRY;
+
+    rc = mdb_env_create(&st->env);
+    if (rc != MDB_SUCCESS) {
+        st->env = NULL;
+        return ngx_certmate_store_error(rc, "mdb_env_create()", log);
+    }
+
+    rc = mdb_env_set_maxdbs(st->env, NGX_CERTMATE_STORE_DBS);
+    if (rc != MDB_SUCCESS) {
+        ngx_certmate_store_error(rc, "mdb_env_set_maxdbs()", log);
+        goto failed;
+    }
+
+    rc = mdb_env_set_maxreaders(st->env, NGX_CERTMATE_STORE_READERS);
+    if (rc != MDB_SUCCESS) {
+        ngx_certmate_store_error(rc, "mdb_env_set_maxreaders()", log);
+        goto failed;
+    }
+
+    rc = mdb_env_set_mapsize(st->env, st->max_size);
+    if (rc != MDB_SUCCESS) {
+        ngx_certmate_store_error(rc, "mdb_env_set_mapsize()", log);
+        goto failed;
+    }
+
+    rc = mdb_env_open(st->env, (char *) st->path.data, MDB_NOTLS, 0600);
+    if (rc != MDB_SUCCESS) {
+        ngx_log_error(NGX_LOG_CRIT, log, 0,
+                      "mdb_env_open(\"%V\") failed (%d: %s)",
+                      &st->path, rc, mdb_strerror(rc));
+        goto failed;
+    }
+
+    if (ngx_certmate_store_setup(log) != NGX_OK) {
+        goto failed;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_CORE, log, 0,
+                   "certmate store opened \"%V\"", &st->path);
+
+    return NGX_OK;
+
+failed:
+
+    mdb_env_close(st->env);
+    st->env = NULL;
+
+    return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_certmate_store_setup(ngx_log_t *log)
+{
+    int                    rc;
+    MDB_txn               *txn;
+    MDB_val                key, data;
+    uint32_t               schema;
+    uint64_t               generation;
+    ngx_certmate_store_t  *st;
+
+    st = &ngx_certmate_store;
+
+    if (ngx_certmate_store_txn_begin(&txn, 0, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->meta);
+    if (rc == MDB_SUCCESS) {
+        rc = mdb_dbi_open(txn, "certs", MDB_CREATE, &st->certs);
+    }
+
+    if (rc == MDB_SUCCESS) {
+        rc = mdb_dbi_open(txn, "names", MDB_CREATE|MDB_DUPSORT, &st->names);
+    }
+
+    if (rc != MDB_SUCCESS) {
+        ngx_certmate_store_error(rc, "mdb_dbi_open()", log);
+        goto failed;
+    }
+
+    key.mv_data = "schema";
+    key.mv_size = sizeof("schema") - 1;
+
+    rc = mdb_get(txn, st->meta, &key, &data);
+
+    if (rc == MDB_NOTFOUND) {
+        schema = NGX_CERTMATE_STORE_SCHEMA;
+        data.mv_data = &schema;
+        data.mv_size = sizeof(uint32_t);
+
+        rc = mdb_put(txn, st->meta, &key, &data, 0);
+        if (rc != MDB_SUCCESS) {
+            ngx_certmate_store_error(rc, "mdb_put()", log);
+            goto failed;
+        }
+
+        key.mv_data = "generation";
+        key.mv_size = sizeof("generation") - 1;
+        generation = 0;
+        data.mv_data = &generation;
+        data.mv_size = sizeof(uint64_t);
+
+        rc = mdb_put(txn, st->meta, &key, &data, 0);
+        if (rc != MDB_SUCCESS) {
+            ngx_certmate_store_error(rc, "mdb_put()", log);
+            goto failed;
+        }
+
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "certmate store \"%V\" created, schema %d",
+                      &st->path, NGX_CERTMATE_STORE_SCHEMA);
+
+    } else if (rc != MDB_SUCCESS) {
+        ngx_certmate_store_error(rc, "mdb_get()", log);
+        goto failed;
+
+    } else {
+        if (data.mv_size != sizeof(uint32_t)) {
+            ngx_log_error(NGX_LOG_ALERT, log, 0,
+                          "certmate store \"%V\" has a damaged schema record",
+                          &st->path);
+            goto failed;
+        }
+
+        ngx_memcpy(&schema, data.mv_data, sizeof(uint32_t));
+
+        if (schema != NGX_CERTMATE_STORE_SCHEMA) {
+            ngx_log_error(NGX_LOG_ALERT, log, 0,
+                          "certmate store \"%V\" has schema %uD, "
+                          "this module reads schema %d",
+                          &st->path, schema, NGX_CERTMATE_STORE_SCHEMA);
+            goto failed;
+        }
+    }
+
+    return ngx_certmate_store_commit(txn, log);
+
+failed:
+
+    mdb_txn_abort(txn);
+    return NGX_ERROR;
+}
+
+
+void
+ngx_certmate_store_close(void)
+{
+    ngx_certmate_store_t  *st;
+
+    st = &ngx_certmate_store;
+
+    ngx_certmate_store_reader_close();
+
+    if (st->env) {
+        mdb_env_close(st->env);
+        st->env = NULL;
+    }
+}
+
+
+static void
+ngx_certmate_store_reader_close(void)
+{
+    ngx_certmate_store_t  *st;
+
+    st = &ngx_certmate_store;
+
+    if (st->names_cursor) {
+        mdb_cursor_close(st->names_cursor);
+        st->names_cursor = NULL;
+    }
+
+    if (st->certs_cursor) {
+        mdb_cursor_close(st->certs_cursor);
+        st->certs_cursor = NULL;
+    }
+
+    if (st->rtxn) {
+        mdb_txn_abort(st->rtxn);
+        st->rtxn = NULL;
+    }
+
+    st->reading = 0;
+}
+
+
+/*
+ * Starts a transaction, adopting a map that another process grew and
+ * clearing the reader slots of dead processes when the table is full.
+ */
+
+static ngx_int_t
+ngx_certmate_store_txn_begin(MDB_txn **txn, unsigned int flags,
+    ngx_log_t *log)
+{
+    int                    rc, dead;
+    ngx_uint_t             tries;
+    ngx_certmate_store_t  *st;
+
+    st = &ngx_certmate_store;
+
+    for (tries = 0; /* void */; tries++) {
+
+        if ((flags & MDB_RDONLY) && *txn) {
+            rc = mdb_txn_renew(*txn);
+
+        } else {
+            rc = mdb_txn_begin(st->env, NULL, flags, txn);
+            if (rc != MDB_SUCCESS) {
+                *txn = NULL;
+            }
+        }
+
+        if (rc == MDB_SUCCESS) {
+            return NGX_OK;
+        }
+
+        if (tries == 2) {
+            break;
+        }
+
+        if (rc == MDB_MAP_RESIZED) {
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "certmate store \"%V\" was grown by another "
+                          "process, adopting its size", &st->path);
+
+            rc = mdb_env_set_mapsize(st->env, 0);
+            if (rc != MDB_SUCCESS) {
+                return ngx_certmate_store_error(rc, "mdb_env_set_mapsize()",
+                                                log);
+            }
+
+            continue;
+        }
+
+        if (rc == MDB_READERS_FULL) {
+            rc = mdb_reader_check(st->env, &dead);
+            if (rc != MDB_SUCCESS) {
+                return ngx_certmate_store_error(rc, "mdb_reader_check()",
+                                                log);
+            }
+
+            if (dead) {
+                ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                              "certmate store cleared %d stale reader slots",
+                              dead);
+                continue;
+            }
+
+            ngx_log_error(NGX_LOG_ALERT, log, 0,
+                          "certmate store \"%V\" has no free reader slot "
+                          "(%d in use)", &st->path, NGX_CERTMATE_STORE_READERS);
+            return NGX_ERROR;
+        }
+
+        break;
+    }
+
+    return ngx_certmate_store_error(rc, "mdb_txn_begin()", log);
+}
+
+
+ngx_int_t
+ngx_certmate_store_read_begin(ngx_log_t *log)
+{
+    int                    rc;
+    ngx_certmate_store_t  *st;
+
+    st = &ngx_certmate_store;
+
+    if (st->reading) {
+        ngx_log_error(NGX_LOG_ALERT, log, 0, "certmate store read nested");
+        return NGX_ERROR;
+    }
+
+    if (ngx_certmate_store_open(log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_certmate_store_txn_begin(&st->rtxn, MDB_RDONLY, log) != NGX_OK) {
+        ngx_certmate_store_reader_close();
+        return NGX_ERROR;
+    }
+
+    if (st->names_cursor == NULL) {
+        rc = mdb_cursor_open(st->rtxn, st->names, &st->names_cursor);
+        if (rc == MDB_SUCCESS) {
+            rc = mdb_cursor_open(st->rtxn, st->certs, &st->certs_cursor);
+        }
+
+    } else {
+        rc = mdb_cursor_renew(st->rtxn, st->names_cursor);
+        if (rc == MDB_SUCCESS) {
+            rc = mdb_cursor_renew(st->rtxn, st->certs_cursor);
+        }
+    }
+
+    if (rc != MDB_SUCCESS) {
+        ngx_certmate_store_reader_close();
+        return ngx_certmate_store_error(rc, "mdb_cursor_open()", log);
+    }
+
+    st->reading = 1;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_certmate_store_read_end(void)
+{
+    ngx_certmate_store_t  *st;
+
+    st = &ngx_certmate_store;
+
+    if (st->reading) {
+        mdb_txn_reset(st->rtxn);
+        st->reading = 0;
+    }
+}
+
+
+/*
+ * The certificates a name gets: the exact name's if it has any,
+ * else those of the wildcard one level up.
+ */
+
+ngx_int_t
+ngx_certmate_store_find(ngx_str_t *name,
+    ngx_certmate_ref_t refs[NGX_CERTMATE_CLASSES], ngx_log_t *log)
+{
+    u_char     *dot;
+    MDB_val     key;
+    ngx_int_t   rc;
+    u_char      wildcard[NGX_CERTMATE_NAME_MAX + 2];
+
+    ngx_memzero(refs, NGX_CERTMATE_CLASSES * sizeof(ngx_certmate_ref_t));
+
+    if (name->len == 0 || name->len > NGX_CERTMATE_NAME_MAX) {
+        return NGX_DECLINED;
+    }
+
+    key.mv_data = name->data;
+    key.mv_size = name->len;
+
+    rc = ngx_certmate_store_find_name(&key, refs, log);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    dot = ngx_strlchr(name->data, name->data + name->len, '.');
+    if (dot == NULL || dot == name->data + name->len - 1) {
+        return NGX_DECLINED;
+    }
+
+    wildcard[0] = '*';
+    key.mv_size = ngx_cpymem(wildcard + 1, dot, name->data + name->len - dot)
+                  - wildcard;
+    key.mv_data = wildcard;
+
+    return ngx_certmate_store_find_name(&key, refs, log);
+}
+
+
+static ngx_int_t
+ngx_certmate_store_find_name(MDB_val *key,
+    ngx_certmate_ref_t refs[NGX_CERTMATE_CLASSES], ngx_log_t *log)
+{
+    int                        rc;
+    u_char                     key_class;
+    uint64_t                   newness;
+    MDB_val                    data;
+    ngx_uint_t                 i, found;
+    ngx_certmate_store_ref_t   ref;
+
+    found = 0;
+
+    for (key_class = 0; key_class < NGX_CERTMATE_CLASSES; key_class++) {
+
+        if (refs[key_class].version) {
+            continue;
+        }
+
+        data.mv_data = &key_class;
+        data.mv_size = 1;
+
+        rc = mdb_cursor_get(ngx_certmate_store.names_cursor, key, &data,
+                            MDB_GET_BOTH_RANGE);
+
+        if (rc == MDB_NOTFOUND) {
+            if (found) {
+                continue;
+            }
+
+            return NGX_DECLINED;
+        }
+
+        if (rc != MDB_SUCCESS) {
+            return ngx_certmate_store_error(rc, "mdb_cursor_get()", log);
+        }
+
+        if (data.mv_size != sizeof(ngx_certmate_store_ref_t)) {
+            ngx_log_error(NGX_LOG_ALERT, log, 0,
+                          "certmate store names index is damaged");
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(&ref, data.mv_data, sizeof(ngx_certmate_store_ref_t));
+
+        if (ref.key_class >= NGX_CERTMATE_CLASSES) {
+            continue;
+        }
+
+        newness = 0;
+        for (i = 0; i < 8; i++) {
+            newness = (newness << 8) | ref.newness[i];
+        }
+
+        ngx_memcpy(refs[ref.key_class].id, ref.id, NGX_CERTMATE_ID_LEN);
+        refs[ref.key_class].version = ~newness;
+
+        found = 1;
+    }
+
+    return found ? NGX_OK : NGX_DECLINED;
+}
+
+
+ngx_int_t
+ngx_certmate_store_get(u_char *id, ngx_certmate_cert_t *cert, ngx_log_t *log)
+{
+    int      rc;
+    MDB_val  key, data;
+
+    key.mv_data = id;
+    key.mv_size = NGX_CERTMATE_ID_LEN;
+
+    rc = mdb_cursor_get(ngx_certmate_store.certs_cursor, &key, &data,
+                        MDB_SET_KEY);
+
+    if (rc == MDB_NOTFOUND) {
+        return NGX_DECLINED;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        return ngx_certmate_store_error(rc, "mdb_cursor_get()", log);
+    }
+
+    ngx_memcpy(cert->id, id, NGX_CERTMATE_ID_LEN);
+
+    return ngx_certmate_store_decode(&data, cert, log);
+}
+
+
+/* the certificate with the next id after "after", or the first one */
+
+ngx_int_t
+ngx_certmate_store_next(u_char *after, ngx_certmate_cert_t *cert,
+    ngx_log_t *log)
+{
+    int          rc;
+    MDB_val      key, data;
+    MDB_cursor  *cursor;
+
+    cursor = ngx_certmate_store.certs_cursor;
+
+    if (after == NULL) {
+        rc = mdb_cursor_get(cursor, &key, &data, MDB_FIRST);
+
+    } else {
+        key.mv_data = after;
+        key.mv_size = NGX_CERTMATE_ID_LEN;
+
+        rc = mdb_cursor_get(cursor, &key, &data, MDB_SET_RANGE);
+
+        if (rc == MDB_SUCCESS
+            && key.mv_size == NGX_CERTMATE_ID_LEN
+            && ngx_memcmp(key.mv_data, after, NGX_CERTMATE_ID_LEN) == 0)
+        {
+            rc = mdb_cursor_get(cursor, &key, &data, MDB_NEXT);
+        }
+    }
+
+    if (rc == MDB_NOTFOUND) {
+        return NGX_DECLINED;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        return ngx_certmate_store_error(rc, "mdb_cursor_get()", log);
+    }
+
+    if (key.mv_size != NGX_CERTMATE_ID_LEN) {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "certmate store has a damaged certificate key");
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(cert->id, key.mv_data, NGX_CERTMATE_ID_LEN);
+
+    return ngx_certmate_store_decode(&data, cert, log);
+}
+
+
+static ngx_int_t
+ngx_certmate_store_decode(MDB_val *data, ngx_certmate_cert_t *cert,
+    ngx_log_t *log)
+{
+    u_char                    *p;
+    ngx_certmate_store_rec_t   rec;
+
+    if (data->mv_size < sizeof(ngx_certmate_store_rec_t)) {
+        goto damaged;
+    }
+
+    ngx_memcpy(&rec, data->mv_data, sizeof(ngx_certmate_store_rec_t));
+
+    if (rec.format != NGX_CERTMATE_STORE_FORMAT
+        || data->mv_size != sizeof(ngx_certmate_store_rec_t)
+                            + (size_t) rec.chain_len + rec.key_len
+                            + rec.names_len + rec.profile_len
+        || rec.chain_len == 0
+        || rec.key_len == 0)
+    {
+        goto damaged;
+    }
+
+    p = (u_char *) data->mv_data + sizeof(ngx_certmate_store_rec_t);
+
+    cert->version = rec.version;
+    cert->not_before = rec.not_before;
+    cert->not_after = rec.not_after;
+    cert->key_type = rec.key_type;
+    cert->source = rec.source;
+    ngx_memcpy(cert->fingerprint, rec.fingerprint,
+               NGX_CERTMATE_FINGERPRINT_LEN);
+
+    cert->chain.data = p;
+    cert->chain.len = rec.chain_len;
+    p += rec.chain_len;
+
+    cert->key.data = p;
+    cert->key.len = rec.key_len;
+    p += rec.key_len;
+
+    cert->names.data = p;
+    cert->names.len = rec.names_len;
+    p += rec.names_len;
+
+    cert->profile.data = p;
+    cert->profile.len = rec.profile_len;
+
+    if (cert->names.len && cert->names.data[cert->names.len - 1] != '\0') {
+        goto damaged;
+    }
+
+    return NGX_OK;
+
+damaged:
+
+    ngx_log_error(NGX_LOG_ALERT, log, 0,
+                  "certmate store has a damaged certificate record");
+    return NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_certmate_store_status(ngx_certmate_store_status_t *status,
+    ngx_log_t *log)
+{
+    int                    rc;
+    MDB_val                key, data;
+    MDB_stat               stat;
+    MDB_envinfo            info;
+    ngx_certmate_store_t  *st;
+
+    st = &ngx_certmate_store;
+
+    rc = mdb_env_info(st->env, &info);
+    if (rc == MDB_SUCCESS) {
+        rc = mdb_env_stat(st->env, &stat);
+    }
+
+    if (rc != MDB_SUCCESS) {
+        return ngx_certmate_store_error(rc, "mdb_env_info()", log);
+    }
+
+    status->map_size = info.me_mapsize;
+    status->map_used = (info.me_last_pgno + 1) * stat.ms_psize;
+    status->readers = info.me_numreaders;
+    status->max_readers = info.me_maxreaders;
+
+    rc = mdb_stat(st->rtxn, st->certs, &stat);
+    if (rc != MDB_SUCCESS) {
+        return ngx_certmate_store_error(rc, "mdb_stat()", log);
+    }
+
+    status->certificates = stat.ms_entries;
+    status->schema = NGX_CERTMATE_STORE_SCHEMA;
+
+    key.mv_data = "generation";
+    key.mv_size = sizeof("generation") - 1;
+
+    rc = mdb_get(st->rtxn, st->meta, &key, &data);
+    if (rc != MDB_SUCCESS) {
+        return ngx_certmate_store_error(rc, "mdb_get()", log);
+    }
+
+    if (data.mv_size != sizeof(uint64_t)) {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "certmate store has a damaged generation record");
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(&status->generation, data.mv_data, sizeof(uint64_t));
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_certmate_store_put(ngx_certmate_cert_t *cert, ngx_uint_t *replaced,
+    ngx_log_t *log)
+{
+    int                        rc;
+    u_char                    *p;
+    MDB_txn                   *txn;
+    MDB_val                    key, data;
+    uint64_t                   generation;
+    ngx_int_t                  ret;
+    ngx_certmate_store_rec_t   rec;
+
+    if (ngx_certmate_store_open(log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_certmate_store_txn_begin(&txn, 0, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ret = ngx_certmate_store_bump(txn, &generation, log);
+    if (ret != NGX_OK) {
+        goto failed;
+    }
+
+    ret = ngx_certmate_store_unlink(txn, cert->id, replaced, log);
+    if (ret != NGX_OK) {
+        goto failed;
+    }
+
+    cert->version = generation;
+
+    ngx_memzero(&rec, sizeof(ngx_certmate_store_rec_t));
+
+    rec.format = NGX_CERTMATE_STORE_FORMAT;
+    rec.key_type = (uint8_t) cert->key_type;
+    rec.source = (uint8_t) cert->source;
+    rec.version = cert->version;
+    rec.not_before = cert->not_before;
+    rec.not_after = cert->not_after;
+    ngx_memcpy(rec.fingerprint, cert->fingerprint,
+               NGX_CERTMATE_FINGERPRINT_LEN);
+    rec.chain_len = cert->chain.len;
+    rec.key_len = cert->key.len;
+    rec.names_len = cert->names.len;
+    rec.profile_len = cert->profile.len;
+
+    key.mv_data = cert->id;
+    key.mv_size = NGX_CERTMATE_ID_LEN;
+    data.mv_size = sizeof(ngx_certmate_store_rec_t) + cert->chain.len
+                   + cert->key.len + cert->names.len + cert->profile.len;
+
+    rc = mdb_put(txn, ngx_certmate_store.certs, &key, &data, MDB_RESERVE);
+    if (rc != MDB_SUCCESS) {
+        ret = ngx_certmate_store_error(rc, "mdb_put()", log);
+        goto failed;
+    }
+
+    p = ngx_cpymem(data.mv_data, &rec, sizeof(ngx_certmate_store_rec_t));
+    p = ngx_cpymem(p, cert->chain.data, cert->chain.len);
+    p = ngx_cpymem(p, cert->key.data, cert->key.len);
+    p = ngx_cpymem(p, cert->names.data, cert->names.len);
+    ngx_memcpy(p, cert->profile.data, cert->profile.len);
+
+    ret = ngx_certmate_store_link(txn, cert, log);
+    if (ret != NGX_OK) {
+        goto failed;
+    }
+
+    return ngx_certmate_store_commit(txn, log);
+
+failed:
+
+    mdb_txn_abort(txn);
+    return ret;
+}
+
+
+ngx_int_t
+ngx_certmate_store_delete(u_char *id, ngx_log_t *log)
+{
+    int         rc;
+    MDB_txn    *txn;
+    MDB_val     key;
+    uint64_t    generation;
+    ngx_int_t   ret;
+    ngx_uint_t  found;
+
+    if (ngx_certmate_store_open(log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_certmate_store_txn_begin(&txn, 0, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ret = ngx_certmate_store_unlink(txn, id, &found, log);
+    if (ret != NGX_OK) {
+        goto failed;
+    }
+
+    if (!found) {
+        mdb_txn_abort(txn);
+        return NGX_DECLINED;
+    }
+
+    key.mv_data = id;
+    key.mv_size = NGX_CERTMATE_ID_LEN;
+
+    rc = mdb_del(txn, ngx_certmate_store.certs, &key, NULL);
+    if (rc != MDB_SUCCESS) {
+        ret = ngx_certmate_store_error(rc, "mdb_del()", log);
+        goto failed;
+    }
+
+    ret = ngx_certmate_store_bump(txn, &generation, log);
+    if (ret != NGX_OK) {
+        goto failed;
+    }
+
+    return ngx_certmate_store_commit(txn, log);
+
+failed:
+
+    mdb_txn_abort(txn);
+    return ret;
+}
+
+
+/* removes the names index entries of a stored certificate */
+
+static ngx_int_t
+ngx_certmate_store_unlink(MDB_txn *txn, u_char *id, ngx_uint_t *found,
+    ngx_log_t *log)
+{
+    int                        rc;
+    u_char                    *p, *last;
+    MDB_val                    key, data;
+    ngx_certmate_cert_t        old;
+    ngx_certmate_store_ref_t   ref;
+
+    *found = 0;
+
+    key.mv_data = id;
+    key.mv_size = NGX_CERTMATE_ID_LEN;
+
+    rc = mdb_get(txn, ngx_certmate_store.certs, &key, &data);
+
+    if (rc == MDB_NOTFOUND) {
+        return NGX_OK;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        return ngx_certmate_store_error(rc, "mdb_get()", log);
+    }
+
+    if (ngx_certmate_store_decode(&data, &old, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    *found = 1;
+
+    ngx_memcpy(old.id, id, NGX_CERTMATE_ID_LEN);
+    ngx_certmate_store_ref(&ref, &old);
+
+    p = old.names.data;
+    last = p + old.names.len;
+
+    while (p < last) {
+        key.mv_data = p;
+        key.mv_size = ngx_strlen(p);
+        data.mv_data = &ref;
+        data.mv_size = sizeof(ngx_certmate_store_ref_t);
+
+        rc = mdb_del(txn, ngx_certmate_store.names, &key, &data);
+        if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
+            return ngx_certmate_store_error(rc, "mdb_del()", log);
+        }
+
+        p += key.mv_size + 1;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_certmate_store_link(MDB_txn *txn, ngx_certmate_cert_t *cert,
+    ngx_log_t *log)
+{
+    int                        rc;
+    u_char                    *p, *last;
+    MDB_val                    key, data;
+    ngx_certmate_store_ref_t   ref;
+
+    ngx_certmate_store_ref(&ref, cert);
+
+    p = cert->names.data;
+    last = p + cert->names.len;
+
+    while (p < last) {
+        key.mv_data = p;
+        key.mv_size = ngx_strlen(p);
+        data.mv_data = &ref;
+        data.mv_size = sizeof(ngx_certmate_store_ref_t);
+
+        rc = mdb_put(txn, ngx_certmate_store.names, &key, &data,
+                     MDB_NODUPDATA);
+        if (rc != MDB_SUCCESS && rc != MDB_KEYEXIST) {
+            return ngx_certmate_store_error(rc, "mdb_put()", log);
+        }
+
+        p += key.mv_size + 1;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_certmate_store_ref(ngx_certmate_store_ref_t *ref,
+    ngx_certmate_cert_t *cert)
+{
+    uint64_t    newness;
+    ngx_uint_t  i;
+
+    ref->key_class = (u_char) ngx_certmate_key_class(cert->key_type);
+
+    newness = ~cert->version;
+    for (i = 8; i > 0; i--) {
+        ref->newness[i - 1] = (u_char) (newness & 0xff);
+        newness >>= 8;
+    }
+
+    ngx_memcpy(ref->id, cert->id, NGX_CERTMATE_ID_LEN);
+}
+
+
+static ngx_int_t
+ngx_certmate_store_bump(MDB_txn *txn, uint64_t *generation, ngx_log_t *log)
+{
+    int      rc;
+    MDB_val  key, data;
+
+    key.mv_data = "generation";
+    key.mv_size = sizeof("generation") - 1;
+
+    rc = mdb_get(txn, ngx_certmate_store.meta, &key, &data);
+    if (rc != MDB_SUCCESS) {
+        return ngx_certmate_store_error(rc, "mdb_get()", log);
+    }
+
+    if (data.mv_size != sizeof(uint64_t)) {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "certmate store has a damaged generation record");
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(generation, data.mv_data, sizeof(uint64_t));
+    (*generation)++;
+
+    data.mv_data = generation;
+
+    rc = mdb_put(txn, ngx_certmate_store.meta, &key, &data, 0);
+    if (rc != MDB_SUCCESS) {
+        return ngx_certmate_store_error(rc, "mdb_put()", log);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_certmate_store_commit(MDB_txn *txn, ngx_log_t *log)
+{
+    int  rc;
+
+    rc = mdb_txn_commit(txn);
+    if (rc != MDB_SUCCESS) {
+        return ngx_certmate_store_error(rc, "mdb_txn_commit()", log);
+    }
+
+    return NGX_OK;
+}
+
+
+/* helper process: frees the reader slots of processes that died */
+
+void
+ngx_certmate_store_check_readers(ngx_log_t *log)
+{
+    int  rc, dead;
+
+    if (ngx_certmate_store_open(log) != NGX_OK) {
+        return;
+    }
+
+    rc = mdb_reader_check(ngx_certmate_store.env, &dead);
+    if (rc != MDB_SUCCESS) {
+        (void) ngx_certmate_store_error(rc, "mdb_reader_check()", log);
+        return;
+    }
+
+    if (dead) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "certmate store cleared %d stale reader slots", dead);
+    }
+}
+
+
+static ngx_int_t
+ngx_certmate_store_error(int rc, const char *call, ngx_log_t *log)
+{
+    if (rc == MDB_MAP_FULL) {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "certmate store \"%V\" is full (max_size=%uz), "
+                      "write refused", &ngx_certmate_store.path,
+                      ngx_certmate_store.max_size);
+        return NGX_CERTMATE_STORE_FULL;
+    }
+
+    ngx_log_error(NGX_LOG_CRIT, log, 0, "%s failed (%d: %s)",
+                  call, rc, mdb_strerror(rc));
+
+    return NGX_ERROR;
+}

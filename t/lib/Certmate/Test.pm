@@ -1,0 +1,504 @@
+package Certmate::Test;
+
+# The test harness: a temporary prefix, a configuration from a heredoc
+# with placeholders, free ports, a real nginx with the freshly built
+# module, a test PKI made with openssl, and clients (curl, openssl
+# s_client, IO::Socket::SSL).
+#
+# Placeholders in configurations:
+#   %%DIR%%          the temporary prefix
+#   %%PORT_name%%    a free TCP port, the same for the same name
+#
+# At stop, the error log must have no [alert], [crit] or [emerg] line
+# that the test did not announce with expect_log().
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use File::Temp qw(tempdir);
+use File::Path qw(make_path);
+use IO::Socket::INET;
+use IPC::Open3;
+use JSON::PP;
+use POSIX qw(WNOHANG);
+use Symbol qw(gensym);
+use Test::More;
+use Time::HiRes qw(sleep time);
+
+our @EXPORT_OK = qw(slurp spew);
+
+my $top = $ENV{CERTMATE_TOP} || do {
+    my $d = __FILE__;
+    $d =~ s{/t/lib/Certmate/Test\.pm$}{};
+    $d eq __FILE__ ? '.' : $d;
+};
+
+our $NGINX = $ENV{CERTMATE_NGINX} || '/usr/sbin/nginx';
+our $MODULE = $ENV{CERTMATE_MODULE} || "$top/build/ngx_certmate_module.so";
+our $TOP = $top;
+
+sub new {
+    my ($class, %opts) = @_;
+
+    for my $tool ($NGINX, 'openssl', 'curl') {
+        my $found = $tool =~ m{/} ? -x $tool
+                  : !system("command -v $tool >/dev/null 2>&1");
+        plan(skip_all => "$tool is not installed") unless $found;
+    }
+
+    plan(skip_all => "$MODULE is not built (scripts/build.sh)")
+        unless -f $MODULE;
+
+    my $dir = tempdir('certmate-XXXXXX', TMPDIR => 1,
+                      CLEANUP => !$ENV{CERTMATE_KEEP});
+    chmod 0755, $dir;
+
+    my $self = bless {
+        dir => $dir,
+        ports => {},
+        expected => [],
+        workers => $opts{workers} || 1,
+        running => 0,
+        serial => 0,
+    }, $class;
+
+    return $self;
+}
+
+sub dir { $_[0]{dir} }
+
+# a free TCP port on 127.0.0.1, the same for the same name
+
+sub port {
+    my ($self, $name) = @_;
+
+    return $self->{ports}{$name} if $self->{ports}{$name};
+
+    for (1 .. 100) {
+        my $port = 20000 + int(rand(30000));
+        next if grep { $_ == $port } values %{$self->{ports}};
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                      LocalPort => $port, Proto => 'tcp',
+                                      ReuseAddr => 1, Listen => 1)
+            or next;
+        close $s;
+        return $self->{ports}{$name} = $port;
+    }
+
+    die "no free port";
+}
+
+sub expand {
+    my ($self, $text) = @_;
+
+    $text =~ s/%%DIR%%/$self->{dir}/g;
+    $text =~ s/%%PORT_(\w+)%%/$self->port($1)/ge;
+    return $text;
+}
+
+# the configuration: main-context basics, then the test's own text
+
+sub conf {
+    my ($self, $text, %opts) = @_;
+
+    my $workers = $opts{workers} || $self->{workers};
+    my $user = $> == 0 ? "user nobody nogroup;\n" : '';
+
+    my $main = <<"EOF";
+load_module $MODULE;
+${user}worker_processes $workers;
+pid %%DIR%%/nginx.pid;
+error_log %%DIR%%/error.log info;
+events { worker_connections 1024; }
+EOF
+
+    $main = '' if $opts{raw};
+
+    spew("$self->{dir}/nginx.conf", $self->expand($main . $text));
+    return $self;
+}
+
+sub write_file {
+    my ($self, $name, $content) = @_;
+    my $path = "$self->{dir}/$name";
+    spew($path, $content);
+    return $path;
+}
+
+# nginx -t: (exit code, output)
+
+sub test_config {
+    my ($self, @args) = @_;
+
+    my $out = run_cmd($NGINX, '-t', '-p', "$self->{dir}/",
+                      '-c', "$self->{dir}/nginx.conf", @args);
+    return ($? >> 8, $out);
+}
+
+sub run {
+    my ($self) = @_;
+
+    unlink "$self->{dir}/nginx.pid";
+
+    my $out = run_cmd($NGINX, '-p', "$self->{dir}/",
+                      '-c', "$self->{dir}/nginx.conf");
+    if ($?) {
+        die "nginx failed to start: $out\n" . $self->read_log;
+    }
+
+    $self->{running} = 1;
+
+    $self->wait_for(sub { -s "$self->{dir}/nginx.pid" }, 5)
+        or die "no pid file\n" . $self->read_log;
+
+    $self->wait_ports;
+    return $self;
+}
+
+sub wait_ports {
+    my ($self) = @_;
+
+    my $conf = slurp("$self->{dir}/nginx.conf");
+    my @ports = $conf =~ /listen\s+127\.0\.0\.1:(\d+)/g;
+
+    for my $port (@ports) {
+        $self->wait_for(sub {
+            IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+                                  Proto => 'tcp');
+        }, 5) or die "port $port is not listening\n" . $self->read_log;
+    }
+}
+
+sub master_pid {
+    my ($self) = @_;
+    my $pid = slurp("$self->{dir}/nginx.pid");
+    chomp $pid;
+    return $pid;
+}
+
+# pids of the master's children by title: 'worker process', 'cache manager'
+
+sub children {
+    my ($self, $title) = @_;
+
+    my $master = $self->master_pid;
+    my @pids;
+
+    for my $stat (glob "/proc/[0-9]*/stat") {
+        my ($pid) = $stat =~ m{/proc/(\d+)/};
+        my $line = eval { slurp($stat) } or next;
+        my ($ppid) = $line =~ /^\d+ \(.*?\) \S+ (\d+)/ or next;
+        next unless $ppid == $master;
+        my $cmd = eval { slurp("/proc/$pid/cmdline") } or next;
+        push @pids, $pid if $cmd =~ /\Q$title\E/;
+    }
+
+    return sort { $a <=> $b } @pids;
+}
+
+sub reload {
+    my ($self) = @_;
+
+    my @old = $self->children('worker process');
+    my $out = run_cmd($NGINX, '-p', "$self->{dir}/",
+                      '-c', "$self->{dir}/nginx.conf", '-s', 'reload');
+    die "reload failed: $out" if $?;
+
+    $self->wait_for(sub {
+        my %old = map { $_ => 1 } @old;
+        my @new = grep { !$old{$_} } $self->children('worker process');
+        return @new >= $self->{workers};
+    }, 10) or die "no new workers after reload\n" . $self->read_log;
+
+    $self->wait_ports;
+    return $self;
+}
+
+sub stop {
+    my ($self) = @_;
+
+    return unless $self->{running};
+    $self->{running} = 0;
+
+    my $pid = $self->master_pid;
+    kill 'QUIT', $pid;
+
+    unless ($self->wait_for(sub { !kill 0, $pid }, 10)) {
+        kill 'KILL', $pid;
+        fail('nginx exits on QUIT');
+    }
+
+    $self->check_log;
+}
+
+sub DESTROY {
+    my ($self) = @_;
+
+    return unless $self->{running};
+    local $?;
+    $self->stop;
+}
+
+# lines of the error log that the test expects at alert level or above
+
+sub expect_log {
+    my ($self, $re) = @_;
+    push @{$self->{expected}}, $re;
+}
+
+sub check_log {
+    my ($self) = @_;
+
+    my @bad = grep {
+        my $line = $_;
+        /\[(alert|crit|emerg)\]/ && !grep { $line =~ $_ } @{$self->{expected}}
+    } split /\n/, $self->read_log;
+
+    ok(!@bad, 'no unexpected alert, crit or emerg in the error log')
+        or diag(join "\n", @bad);
+}
+
+sub read_log {
+    my ($self) = @_;
+    my $path = "$self->{dir}/error.log";
+    return -f $path ? slurp($path) : '';
+}
+
+# waits until the error log matches, returns the match
+
+sub wait_log {
+    my ($self, $re, $timeout) = @_;
+    my $found;
+
+    $self->wait_for(sub {
+        ($found) = grep { $_ =~ $re } split /\n/, $self->read_log;
+        $found;
+    }, $timeout || 5);
+
+    return $found;
+}
+
+sub wait_for {
+    my ($self, $cond, $timeout) = @_;
+
+    my $end = time + $timeout;
+    while (time < $end) {
+        my $r = $cond->();
+        return $r if $r;
+        sleep 0.05;
+    }
+    return $cond->();
+}
+
+# --- the test PKI -------------------------------------------------------
+
+sub ca {
+    my ($self, $name, %opts) = @_;
+
+    my $base = "$self->{dir}/pki/$name";
+    make_path("$self->{dir}/pki");
+
+    my $key = $self->genkey("$base.key", $opts{key} || 'ec-p256');
+
+    if ($opts{issuer}) {
+        my $csr = "$base.csr";
+        openssl('req', '-new', '-key', $key, '-subj', "/CN=$name",
+                '-out', $csr);
+        my $ext = $self->write_file("pki/$name.ext",
+            "basicConstraints=critical,CA:TRUE\n"
+            . "keyUsage=critical,keyCertSign,cRLSign\n");
+        openssl('x509', '-req', '-in', $csr, '-CA', $opts{issuer}{crt},
+                '-CAkey', $opts{issuer}{key}, '-set_serial',
+                ++$self->{serial} + 1000, '-days', 365, '-extfile', $ext,
+                '-out', "$base.crt");
+
+    } else {
+        openssl('req', '-x509', '-new', '-key', $key, '-subj', "/CN=$name",
+                '-days', 365, '-addext', 'basicConstraints=critical,CA:TRUE',
+                '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+                '-out', "$base.crt");
+    }
+
+    return { name => $name, key => $key, crt => "$base.crt",
+             issuer => $opts{issuer} };
+}
+
+# a leaf certificate: names => [...], key => 'ec-p256' etc., issuer => ca
+
+sub cert {
+    my ($self, $file, %opts) = @_;
+
+    my $base = "$self->{dir}/pki/$file";
+    make_path("$self->{dir}/pki");
+
+    my @names = @{$opts{names}};
+    my $key = $self->genkey("$base.key", $opts{key} || 'ec-p256');
+    my $san = join ',', map { /^[\d.]+$/ ? "IP:$_" : "DNS:$_" } @names;
+
+    my $ext = $self->write_file("pki/$file.ext",
+        ($san ? "subjectAltName=$san\n" : '')
+        . "basicConstraints=CA:FALSE\n"
+        . "extendedKeyUsage=serverAuth\n");
+
+    my $csr = "$base.csr";
+    openssl('req', '-new', '-key', $key, '-subj',
+            "/CN=" . ($opts{cn} || $names[0] || 'nameless'), '-out', $csr);
+
+    my $issuer = $opts{issuer};
+    my @sign = $issuer
+        ? ('-CA', $issuer->{crt}, '-CAkey', $issuer->{key})
+        : ('-signkey', $key);
+
+    openssl('x509', '-req', '-in', $csr, @sign, '-set_serial',
+            ++$self->{serial}, '-days', $opts{days} || 30,
+            '-extfile', $ext, '-out', "$base.crt");
+
+    my @chain;
+    for (my $ca = $issuer; $ca && $ca->{issuer}; $ca = $ca->{issuer}) {
+        push @chain, $ca->{crt};
+    }
+
+    return {
+        key => $key,
+        crt => "$base.crt",
+        chain => [ @chain ],
+        pem => join('', map { slurp($_) } "$base.crt", @chain),
+        fingerprint => fingerprint("$base.crt"),
+    };
+}
+
+sub genkey {
+    my ($self, $path, $type) = @_;
+
+    my @args = $type =~ /^ec-p(\d+)$/
+        ? ('-algorithm', 'EC', '-pkeyopt', "ec_paramgen_curve:P-$1")
+        : $type =~ /^rsa-(\d+)$/
+        ? ('-algorithm', 'RSA', '-pkeyopt', "rsa_keygen_bits:$1")
+        : die "unknown key type $type";
+
+    openssl('genpkey', @args, '-out', $path);
+    return $path;
+}
+
+sub fingerprint {
+    my ($crt) = @_;
+    my $out = run_cmd('openssl', 'x509', '-in', $crt, '-noout',
+                      '-fingerprint', '-sha256');
+    $out =~ /=([0-9A-F:]+)/ or die "no fingerprint: $out";
+    (my $fp = lc $1) =~ s/://g;
+    return $fp;
+}
+
+sub openssl {
+    my $out = run_cmd('openssl', @_);
+    die "openssl @_ failed: $out" if $?;
+    return $out;
+}
+
+# --- clients ------------------------------------------------------------
+
+# the admin API through curl: (status, decoded JSON or undef, headers)
+
+sub admin {
+    my ($self, $method, $path, %opts) = @_;
+
+    my $url = "http://127.0.0.1:" . $self->port($opts{port} || 'admin')
+              . ($opts{prefix} // '/certmate') . $path;
+
+    my @args = ('curl', '-s', '-o', "$self->{dir}/body", '-D',
+                "$self->{dir}/headers", '-w', '%{http_code}', '-X', $method);
+
+    my $token = exists $opts{token} ? $opts{token} : 'secret';
+    push @args, '-H', "Authorization: Bearer $token" if defined $token;
+
+    if (exists $opts{json}) {
+        my $body = ref $opts{json} ? encode_json($opts{json}) : $opts{json};
+        $self->write_file('request', $body);
+        push @args, '-H', 'Content-Type: '
+                         . ($opts{type} || 'application/json'),
+                    '--data-binary', "\@$self->{dir}/request";
+    }
+
+    push @args, @{$opts{curl} || []}, $url;
+
+    my $status = run_cmd(@args);
+    my $body = slurp("$self->{dir}/body");
+    my $headers = slurp("$self->{dir}/headers");
+    my $json = eval { decode_json($body) };
+
+    return ($status, $json, $headers, $body);
+}
+
+sub import_cert {
+    my ($self, $cert, %opts) = @_;
+
+    return $self->admin('POST', '/v1/certificates', %opts, json => {
+        certificate => $cert->{pem},
+        private_key => scalar slurp($cert->{key}),
+    });
+}
+
+# a TLS handshake with openssl s_client: {fingerprint, alert, output}
+
+sub handshake {
+    my ($self, $name, %opts) = @_;
+
+    my $port = $self->port($opts{port} || 'https');
+    my @args = ('openssl', 's_client', '-connect', "127.0.0.1:$port",
+                @{$opts{args} || []});
+    push @args, defined $name ? ('-servername', $name) : ('-noservername');
+
+    my $out = run_cmd(@args, { stdin => '' });
+    my %r = (output => $out);
+
+    if ($out =~ /(-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----)/s) {
+        my $path = $self->write_file('served.crt', "$1\n");
+        $r{fingerprint} = fingerprint($path);
+    }
+
+    my %alerts = (40 => 'handshake failure', 80 => 'internal error',
+                  112 => 'unrecognized name');
+
+    if ($out =~ /SSL alert number (\d+)/) {
+        $r{alert} = $alerts{$1} || "alert $1";
+    }
+
+    return \%r;
+}
+
+# --- helpers ------------------------------------------------------------
+
+# runs a command without a shell: output and error together
+
+sub run_cmd {
+    my $opts = ref $_[-1] eq 'HASH' ? pop : {};
+    my @cmd = @_;
+
+    my $pid = open3(my $in, my $out, undef, @cmd);
+    print $in $opts->{stdin} if defined $opts->{stdin};
+    close $in;
+
+    local $/;
+    my $output = <$out> // '';
+    waitpid($pid, 0);
+
+    return $output;
+}
+
+sub slurp {
+    my ($path) = @_;
+    open my $fh, '<', $path or die "$path: $!";
+    local $/;
+    my $data = <$fh>;
+    return $data // '';
+}
+
+sub spew {
+    my ($path, $data) = @_;
+    open my $fh, '>', $path or die "$path: $!";
+    print $fh $data;
+    close $fh;
+}
+
+1;
