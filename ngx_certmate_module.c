@@ -48,7 +48,7 @@ static void ngx_http_certmate_exit_process(ngx_cycle_t *cycle);
 
 
 static ngx_conf_num_bounds_t  ngx_http_certmate_cache_bounds = {
-    ngx_conf_check_num_bounds, 1, 10000000
+    ngx_conf_check_num_bounds, 1, -1
 };
 
 

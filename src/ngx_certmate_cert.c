@@ -445,12 +445,12 @@ ngx_certmate_cert_names(ngx_pool_t *pool, X509 *leaf, ngx_str_t *names,
         len = ASN1_STRING_length(gn->d.dNSName);
 
         if (ngx_certmate_cert_valid_name((u_char *) dns, len) != NGX_OK) {
-            GENERAL_NAMES_free(gens);
             ngx_certmate_problem(pool, problem, "invalid_name",
                                  "the certificate's subjectAltName has "
                                  "the DNS name \"%*s\", which no TLS client "
                                  "can ask for", (size_t) ngx_min(len, 64),
                                  dns);
+            GENERAL_NAMES_free(gens);
             return NGX_DECLINED;
         }
 

@@ -374,8 +374,8 @@ ngx_certmate_store_txn_begin(MDB_txn **txn, unsigned int flags,
             }
 
             ngx_log_error(NGX_LOG_ALERT, log, 0,
-                          "certmate store \"%V\" has no free reader slot "
-                          "(%d in use)", &st->path, NGX_CERTMATE_STORE_READERS);
+                          "certmate store \"%V\" has no free reader slot",
+                          &st->path);
             return NGX_ERROR;
         }
 

@@ -51,7 +51,7 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_certmate_admin_auth(ngx_http_request_t *r,
-    ngx_http_certmate_loc_conf_t *cmlcf);
+    ngx_http_certmate_loc_conf_t *cmlcf, ngx_certmate_problem_t *problem);
 static ngx_int_t ngx_http_certmate_admin_health(ngx_http_request_t *r,
     ngx_str_t *arg);
 static ngx_int_t ngx_http_certmate_admin_list(ngx_http_request_t *r,
@@ -106,10 +106,9 @@ ngx_int_t
 ngx_http_certmate_admin_handler(ngx_http_request_t *r)
 {
     u_char                           *p;
-    ngx_int_t                         rc;
     ngx_str_t                         path, arg;
     ngx_uint_t                        i, method, found;
-    ngx_table_elt_t                  *allow;
+    ngx_table_elt_t                  *h;
     ngx_certmate_problem_t            problem;
     ngx_http_certmate_loc_conf_t     *cmlcf;
     ngx_http_certmate_admin_route_t  *route;
@@ -117,9 +116,18 @@ ngx_http_certmate_admin_handler(ngx_http_request_t *r)
 
     cmlcf = ngx_http_get_module_loc_conf(r, ngx_certmate_module);
 
-    rc = ngx_http_certmate_admin_auth(r, cmlcf);
-    if (rc != NGX_OK) {
-        return rc;
+    if (ngx_http_certmate_admin_auth(r, cmlcf, &problem) != NGX_OK) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "WWW-Authenticate");
+        ngx_str_set(&h->value, "Bearer realm=\"certmate\"");
+
+        return ngx_http_certmate_admin_refuse(r, NGX_HTTP_UNAUTHORIZED,
+                                              &problem);
     }
 
     path.data = r->uri.data + cmlcf->prefix.len;
@@ -179,24 +187,24 @@ ngx_http_certmate_admin_handler(ngx_http_request_t *r)
         return ngx_http_certmate_admin_refuse(r, NGX_HTTP_NOT_FOUND, &problem);
     }
 
-    allow = ngx_list_push(&r->headers_out.headers);
-    if (allow == NULL) {
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    allow->hash = 1;
-    ngx_str_set(&allow->key, "Allow");
-    allow->value.len = p - methods;
-    allow->value.data = ngx_pnalloc(r->pool, allow->value.len);
+    h->hash = 1;
+    ngx_str_set(&h->key, "Allow");
+    h->value.len = p - methods;
+    h->value.data = ngx_pnalloc(r->pool, h->value.len);
 
-    if (allow->value.data == NULL) {
+    if (h->value.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_memcpy(allow->value.data, methods, allow->value.len);
+    ngx_memcpy(h->value.data, methods, h->value.len);
 
     ngx_certmate_problem(r->pool, &problem, "method_not_allowed",
-                         "\"%V\" allows %V", &path, &allow->value);
+                         "\"%V\" allows %V", &path, &h->value);
 
     return ngx_http_certmate_admin_refuse(r, NGX_HTTP_NOT_ALLOWED, &problem);
 }
@@ -206,12 +214,11 @@ ngx_http_certmate_admin_handler(ngx_http_request_t *r)
 
 static ngx_int_t
 ngx_http_certmate_admin_auth(ngx_http_request_t *r,
-    ngx_http_certmate_loc_conf_t *cmlcf)
+    ngx_http_certmate_loc_conf_t *cmlcf, ngx_certmate_problem_t *problem)
 {
     ngx_str_t                   token;
     ngx_uint_t                  i, match;
     ngx_table_elt_t            *h;
-    ngx_certmate_problem_t      problem;
     ngx_http_certmate_token_t  *t;
     u_char                      md[SHA256_DIGEST_LENGTH];
 
@@ -223,9 +230,9 @@ ngx_http_certmate_admin_auth(ngx_http_request_t *r,
                            sizeof("Bearer ") - 1)
            != 0)
     {
-        ngx_certmate_problem(r->pool, &problem, "unauthorized",
+        ngx_certmate_problem(r->pool, problem, "unauthorized",
                              "a bearer token is required");
-        goto refuse;
+        return NGX_DECLINED;
     }
 
     token.data = h->value.data + sizeof("Bearer ") - 1;
@@ -249,21 +256,9 @@ ngx_http_certmate_admin_auth(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    ngx_certmate_problem(r->pool, &problem, "unauthorized",
+    ngx_certmate_problem(r->pool, problem, "unauthorized",
                          "the bearer token is not valid here");
-
-refuse:
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "WWW-Authenticate");
-    ngx_str_set(&h->value, "Bearer realm=\"certmate\"");
-
-    return ngx_http_certmate_admin_refuse(r, NGX_HTTP_UNAUTHORIZED, &problem);
+    return NGX_DECLINED;
 }
 
 

@@ -20,7 +20,9 @@ use File::Temp qw(tempdir);
 use File::Path qw(make_path);
 use IO::Socket::INET;
 use IPC::Open3;
+use Digest::SHA qw(sha256_hex);
 use JSON::PP;
+use MIME::Base64 qw(decode_base64);
 use POSIX qw(WNOHANG);
 use Symbol qw(gensym);
 use Test::More;
@@ -194,7 +196,8 @@ sub children {
         push @pids, $pid if $cmd =~ /\Q$title\E/;
     }
 
-    return sort { $a <=> $b } @pids;
+    @pids = sort { $a <=> $b } @pids;
+    return @pids;
 }
 
 sub reload {
@@ -333,26 +336,29 @@ sub cert {
     make_path("$self->{dir}/pki");
 
     my @names = @{$opts{names}};
-    my $key = $self->genkey("$base.key", $opts{key} || 'ec-p256');
     my $san = join ',', map { /^[\d.]+$/ ? "IP:$_" : "DNS:$_" } @names;
-
-    my $ext = $self->write_file("pki/$file.ext",
-        ($san ? "subjectAltName=$san\n" : '')
-        . "basicConstraints=CA:FALSE\n"
-        . "extendedKeyUsage=serverAuth\n");
-
-    my $csr = "$base.csr";
-    openssl('req', '-new', '-key', $key, '-subj',
-            "/CN=" . ($opts{cn} || $names[0] || 'nameless'), '-out', $csr);
+    my @subject = ('-subj', "/CN=" . ($opts{cn} || $names[0]));
+    my @key = (newkey($opts{key} || 'ec-p256'), '-nodes',
+               '-keyout', "$base.key");
+    my @ext = ('subjectAltName=' . $san, 'basicConstraints=CA:FALSE',
+               'extendedKeyUsage=serverAuth');
+    my @days = ('-days', $opts{days} || 30);
+    my $serial = ++$self->{serial};
 
     my $issuer = $opts{issuer};
-    my @sign = $issuer
-        ? ('-CA', $issuer->{crt}, '-CAkey', $issuer->{key})
-        : ('-signkey', $key);
 
-    openssl('x509', '-req', '-in', $csr, @sign, '-set_serial',
-            ++$self->{serial}, '-days', $opts{days} || 30,
-            '-extfile', $ext, '-out', "$base.crt");
+    if ($issuer) {
+        openssl('req', '-new', @key, @subject, '-out', "$base.csr");
+        my $extfile = $self->write_file("pki/$file.ext",
+                                        join("\n", @ext) . "\n");
+        openssl('x509', '-req', '-in', "$base.csr", '-CA', $issuer->{crt},
+                '-CAkey', $issuer->{key}, '-set_serial', $serial, @days,
+                '-extfile', $extfile, '-out', "$base.crt");
+
+    } else {
+        openssl('req', '-x509', @key, @subject, '-set_serial', $serial,
+                @days, (map { ('-addext', $_) } @ext), '-out', "$base.crt");
+    }
 
     my @chain;
     for (my $ca = $issuer; $ca && $ca->{issuer}; $ca = $ca->{issuer}) {
@@ -360,7 +366,7 @@ sub cert {
     }
 
     return {
-        key => $key,
+        key => "$base.key",
         crt => "$base.crt",
         chain => [ @chain ],
         pem => join('', map { slurp($_) } "$base.crt", @chain),
@@ -381,13 +387,25 @@ sub genkey {
     return $path;
 }
 
+# "openssl req" arguments for a new key of a type
+
+sub newkey {
+    my ($type) = @_;
+
+    return ('-newkey', 'ec', '-pkeyopt', "ec_paramgen_curve:P-$1")
+        if $type =~ /^ec-p(\d+)$/;
+    return ('-newkey', "rsa:$1") if $type =~ /^rsa-(\d+)$/;
+    die "unknown key type $type";
+}
+
+# SHA-256 of the first certificate of a PEM file, in lowercase hex
+
 sub fingerprint {
     my ($crt) = @_;
-    my $out = run_cmd('openssl', 'x509', '-in', $crt, '-noout',
-                      '-fingerprint', '-sha256');
-    $out =~ /=([0-9A-F:]+)/ or die "no fingerprint: $out";
-    (my $fp = lc $1) =~ s/://g;
-    return $fp;
+
+    my ($b64) = slurp($crt) =~ /-----BEGIN CERTIFICATE-----(.*?)-----END/s
+        or die "$crt: no certificate";
+    return sha256_hex(decode_base64($b64));
 }
 
 sub openssl {

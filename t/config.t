@@ -1,0 +1,216 @@
+#!/usr/bin/perl
+
+# Configuration: every mistake is an emerg at "nginx -t" time that names
+# the directive, the file and the line; and the ways "certmate_certificate"
+# and "ssl_certificate" combine.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use Test::More;
+use Certmate::Test qw(slurp);
+
+my $t = Certmate::Test->new;
+
+my $token = 'certmate_admin_token ops sha256:' . '0' x 64 . ';';
+my $store = 'certmate_store %%DIR%%/store;';
+
+my @cases = (
+    [ "certmate_certificate on;\n"
+      . "server { listen 127.0.0.1:%%PORT_a%% ssl; }",
+      qr/"certmate_certificate" in \S+:(\d+) requires "certmate_store"/,
+      'certmate_certificate on', 'certificate without a store' ],
+
+    [ "server { listen 127.0.0.1:%%PORT_a%%;\n"
+      . "location / { certmate_admin; $token } }",
+      qr/"certmate_admin" in \S+:(\d+) requires "certmate_store"/,
+      'certmate_admin;', 'admin without a store' ],
+
+    [ "$store\nserver { listen 127.0.0.1:%%PORT_a%%;\n"
+      . "location / { certmate_admin; } }",
+      qr/"certmate_admin" in \S+:(\d+) has no "certmate_admin_token"/,
+      'certmate_admin;', 'admin without a token' ],
+
+    [ "certmate_store %%DIR%%/store max_size=lots;",
+      qr/invalid max_size value "lots" in \S+:(\d+)/,
+      'max_size=lots', 'bad size' ],
+
+    [ "certmate_store %%DIR%%/store max_size=8k;",
+      qr/max_size "8k" is too small, the minimum is 64k in \S+:(\d+)/,
+      'max_size=8k', 'size too small' ],
+
+    [ "certmate_store %%DIR%%/store maxsize=1m;",
+      qr/invalid parameter "maxsize=1m", expected "max_size=" in \S+:(\d+)/,
+      'maxsize=1m', 'unknown parameter' ],
+
+    [ "$store\ncertmate_store %%DIR%%/other;",
+      qr/"certmate_store" directive is duplicate in \S+:(\d+)/,
+      'other;', 'two stores' ],
+
+    [ "$store\nserver { listen 127.0.0.1:%%PORT_a%%; certmate_store x; }",
+      qr/"certmate_store" directive is not allowed here in \S+:(\d+)/,
+      'certmate_store x', 'store in a server' ],
+
+    [ "$store\ncertmate_certificate_cache 0;",
+      qr/value must be equal to or greater than 1 in \S+:(\d+)/,
+      'cache 0', 'cache of 0' ],
+
+    [ "$store\ncertmate_certificate maybe;",
+      qr/invalid value "maybe" in "certmate_certificate" directive, it must be "on" or "off" in \S+:(\d+)/,
+      'maybe', 'certificate flag' ],
+
+    [ "$store\ncertmate_default_certificate a/b;",
+      qr/"certmate_default_certificate" directive has an invalid name in \S+:(\d+)/,
+      'a/b', 'default certificate name' ],
+
+    [ "$store\ncertmate_admin_token ops sha1:" . '0' x 40 . ';',
+      qr/invalid token hash "sha1:0+", expected "sha256:" and 64 hex digits in \S+:(\d+)/,
+      'sha1:', 'token hash algorithm' ],
+
+    [ "$store\ncertmate_admin_token ops sha256:" . 'g' x 64 . ';',
+      qr/invalid token hash "sha256:g+".* in \S+:(\d+)/, 'sha256:g',
+      'token hash digits' ],
+
+    [ "$store\ncertmate_admin_token ops sha256:abc;",
+      qr/invalid token hash "sha256:abc".* in \S+:(\d+)/, 'sha256:abc',
+      'token hash length' ],
+
+    [ "$store\n$token\ncertmate_admin_token ops sha256:" . '1' x 64 . ';',
+      qr/duplicate token name "ops" in \S+:(\d+)/,
+      'sha256:1111', 'token name twice' ],
+
+    [ "$store\n$token\nserver { listen 127.0.0.1:%%PORT_a%%;\n"
+      . "location ~ ^/admin { certmate_admin; } }",
+      qr/"certmate_admin" directive cannot be used in a regex location in \S+:(\d+)/,
+      'certmate_admin;', 'admin in a regex location' ],
+
+    [ "$store\n$token\nserver { listen 127.0.0.1:%%PORT_a%%;\n"
+      . "location /a { certmate_admin; certmate_admin; } }",
+      qr/"certmate_admin" directive is duplicate in \S+:(\d+)/,
+      'certmate_admin;', 'admin twice' ],
+
+    [ "$store\ncertmate_certificate on;\n"
+      . "server { listen 127.0.0.1:%%PORT_a%% ssl;\n"
+      . "certmate_certificate off; }",
+      qr/no "ssl_certificate" is defined for the server in \S+:(\d+), which has "certmate_certificate off"/,
+      'server {', 'certmate off without ssl_certificate' ],
+
+    [ "$store\nserver { listen 127.0.0.1:%%PORT_a%% ssl;\n"
+      . "certmate_certificate on;\n"
+      . "ssl_certificate \$host.crt; ssl_certificate_key \$host.key; }",
+      qr/"ssl_certificate" "\$host.crt" has variables, which "certmate_certificate" does not support/,
+      undef, 'ssl_certificate with variables' ],
+);
+
+for my $case (@cases) {
+    my ($conf, $re, $at, $name) = @$case;
+
+    $t->conf("http {\n$conf\n}\n");
+
+    my ($code, $out) = $t->test_config;
+    isnt($code, 0, "$name: nginx -t fails");
+    like($out, qr/\[emerg\]/, "$name: emerg");
+    my ($line) = $out =~ $re;
+    ok($out =~ $re, "$name: message") or diag($out);
+
+    next unless defined $at;
+
+    my @lines = split /\n/, slurp($t->dir . '/nginx.conf');
+    my ($want) = grep { index($lines[$_ - 1], $at) >= 0 } 1 .. @lines;
+    is($line, $want, "$name: line");
+}
+
+# nginx -t on a good configuration does not touch the store
+
+$t->conf(<<'EOF');
+http {
+    certmate_store %%DIR%%/store;
+    server { listen 127.0.0.1:%%PORT_a%% ssl; certmate_certificate on; }
+}
+EOF
+
+my ($code, $out) = $t->test_config;
+is($code, 0, 'nginx -t: ok') or diag($out);
+ok(!-e $t->dir . '/store/data.mdb', 'nginx -t: no store files');
+
+# "ssl_certificate" before or after "certmate_certificate", in the server
+# or at http level: it is the fallback either way
+
+my $http = $t->cert('http', names => ['http.example.com']);
+my $before = $t->cert('before', names => ['before.example.com']);
+my $after = $t->cert('after', names => ['after.example.com']);
+my $off = $t->cert('off', names => ['off.example.com']);
+
+$t->conf(<<"EOF")->run;
+http {
+    certmate_store %%DIR%%/store;
+    ssl_certificate $http->{crt};
+    ssl_certificate_key $http->{key};
+
+    server {
+        listen 127.0.0.1:%%PORT_before%% ssl;
+        ssl_certificate $before->{crt};
+        ssl_certificate_key $before->{key};
+        certmate_certificate on;
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT_after%% ssl;
+        certmate_certificate on;
+        ssl_certificate_key $after->{key};
+        ssl_certificate $after->{crt};
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT_inherit%% ssl;
+        certmate_certificate on;
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT_off%% ssl;
+        ssl_certificate $off->{crt};
+        ssl_certificate_key $off->{key};
+        certmate_certificate off;
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT_plain%%;
+        certmate_certificate on;
+        location / { return 200 "plain"; }
+    }
+}
+EOF
+
+for my $case ([before => $before], [after => $after], [inherit => $http],
+              [off => $off])
+{
+    my ($port, $cert) = @$case;
+    is($t->handshake('unknown.example.com', port => $port)->{fingerprint},
+       $cert->{fingerprint}, "fallback with ssl_certificate $port");
+}
+
+is(Certmate::Test::run_cmd('curl', '-s',
+                           'http://127.0.0.1:' . $t->port('plain') . '/'),
+   'plain', 'plain HTTP server with certmate_certificate on');
+
+$t->stop;
+
+# no ssl_certificate anywhere, and http-level certmate_certificate
+
+$t->conf(<<'EOF')->run;
+http {
+    certmate_store %%DIR%%/store;
+    certmate_certificate on;
+    server { listen 127.0.0.1:%%PORT_a%% ssl; }
+}
+EOF
+
+is($t->handshake('unknown.example.com', port => 'a')->{alert},
+   'unrecognized name', 'http-level certmate_certificate');
+
+$t->stop;
+
+done_testing;
