@@ -1,24 +1,27 @@
 #!/bin/bash
 # Builds build/ngx_certmate_module.so against Debian's nginx (nginx-dev).
-# Extra arguments go to nginx's configure (used for sanitizer builds).
+# CERTMATE_BUILD names another build directory and CERTMATE_CC_OPT adds
+# compiler flags (for sanitizer builds).
 
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 src=/usr/share/nginx/src
-dir=$top/build/nginx
+out=${CERTMATE_BUILD:-$top/build}
+dir=$out/nginx
+cc_opt="-g -O2 -fstack-protector-strong -D_FORTIFY_SOURCE=2 ${CERTMATE_CC_OPT:-}"
 
 . "$src/conf_flags"
 
-stamp="$(cat "$top/config") $*"
+stamp="$(cat "$top/config") $cc_opt"
 
 if [ ! -f "$dir/objs/Makefile" ] || [ "$(cat "$dir/.certmate-config" 2>/dev/null)" != "$stamp" ]; then
     rm -rf "$dir"
-    mkdir -p "$top/build"
+    mkdir -p "$out"
     cp -r "$src" "$dir"
     (cd "$dir" && ./configure "${NGX_CONF_FLAGS[@]}" \
-                    --with-cc-opt="-g -O2 -fstack-protector-strong -D_FORTIFY_SOURCE=2" \
-                    --add-dynamic-module="$top" "$@" >configure.log 2>&1) || {
+                    --with-cc-opt="$cc_opt" \
+                    --add-dynamic-module="$top" >configure.log 2>&1) || {
         tail -n 20 "$dir/configure.log"
         exit 1
     }
@@ -26,5 +29,5 @@ if [ ! -f "$dir/objs/Makefile" ] || [ "$(cat "$dir/.certmate-config" 2>/dev/null
 fi
 
 make -s -C "$dir" -f objs/Makefile modules >/dev/null
-cp "$dir/objs/ngx_certmate_module.so" "$top/build/"
-echo "certmate: built build/ngx_certmate_module.so"
+cp "$dir/objs/ngx_certmate_module.so" "$out/"
+echo "certmate: built $out/ngx_certmate_module.so"

@@ -114,7 +114,8 @@ ngx_certmate_store_open(ngx_log_t *log)
     }
 
     if (st->path.len == 0) {
-        ngx_log_error(NGX_LOG_ALERT, log, 0, "certmate store is not configured");
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "certmate store is not configured");
         return NGX_ERROR;
     }
 

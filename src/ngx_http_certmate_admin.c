@@ -24,6 +24,8 @@
 #define NGX_HTTP_CERTMATE_LIST_LIMIT      100
 #define NGX_HTTP_CERTMATE_LIST_LIMIT_MAX  1000
 
+#define NGX_HTTP_CERTMATE_ALLOW_LEN       sizeof("GET, HEAD, POST, DELETE")
+
 #define NGX_HTTP_UNPROCESSABLE_ENTITY     422
 #define NGX_HTTP_INSUFFICIENT_STORAGE     507
 
@@ -112,7 +114,7 @@ ngx_http_certmate_admin_handler(ngx_http_request_t *r)
     ngx_certmate_problem_t            problem;
     ngx_http_certmate_loc_conf_t     *cmlcf;
     ngx_http_certmate_admin_route_t  *route;
-    u_char                            methods[sizeof("GET, HEAD, POST, DELETE")];
+    u_char                            methods[NGX_HTTP_CERTMATE_ALLOW_LEN];
 
     cmlcf = ngx_http_get_module_loc_conf(r, ngx_certmate_module);
 
@@ -176,9 +178,11 @@ ngx_http_certmate_admin_handler(ngx_http_request_t *r)
 
         found = 1;
 
-        p = ngx_sprintf(p, "%s%s", p == methods ? "" : ", ",
-                        route->method == NGX_HTTP_GET ? "GET, HEAD"
-                        : route->method == NGX_HTTP_POST ? "POST" : "DELETE");
+        p = ngx_slprintf(p, methods + sizeof(methods), "%s%s",
+                         p == methods ? "" : ", ",
+                         route->method == NGX_HTTP_GET ? "GET, HEAD"
+                         : route->method == NGX_HTTP_POST ? "POST"
+                         : "DELETE");
     }
 
     if (!found) {

@@ -26,7 +26,7 @@ http {
     certmate_admin_token test sha256:2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b;
 
     server {
-        listen 127.0.0.1:%%PORT_https%% ssl;
+        listen 127.0.0.1:%%PORT_https%% ssl http2;
         certmate_certificate on;
         location / { return 200 "\$certmate_certificate_id"; }
     }
@@ -96,6 +96,8 @@ is($t->handshake('A.Example.COM')->{fingerprint}, $a1->{fingerprint},
    'names are case-insensitive');
 
 is(curl_id('a.example.com'), $a1_id, '$certmate_certificate_id');
+is(curl_id('a.example.com', args => ['--http2']), $a1_id,
+   '$certmate_certificate_id over HTTP/2');
 
 # a chain given out of order is stored in order
 

@@ -11,6 +11,10 @@ package Certmate::Test;
 #
 # At stop, the error log must have no [alert], [crit] or [emerg] line
 # that the test did not announce with expect_log().
+#
+# With CERTMATE_SANITIZE set to the sanitizer runtimes to preload (and
+# CERTMATE_MODULE to a module built with them), nginx runs under them,
+# and any report they write fails the test.
 
 use strict;
 use warnings;
@@ -115,7 +119,11 @@ error_log %%DIR%%/error.log info;
 events { worker_connections 1024; }
 EOF
 
-    $main = '' if $opts{raw};
+    # nginx's temporary files stay in the test's prefix
+
+    my $temp = join '', map { "    ${_}_temp_path %%DIR%%/$_;\n" }
+                        qw(client_body proxy fastcgi uwsgi scgi);
+    $text =~ s/^http \{\n/http {\n$temp/m;
 
     spew("$self->{dir}/nginx.conf", $self->expand($main . $text));
     return $self;
@@ -133,9 +141,28 @@ sub write_file {
 sub test_config {
     my ($self, @args) = @_;
 
-    my $out = run_cmd($NGINX, '-t', '-p', "$self->{dir}/",
-                      '-c', "$self->{dir}/nginx.conf", @args);
+    my $out = $self->nginx('-t', @args);
     return ($? >> 8, $out);
+}
+
+# runs the nginx binary on the test's prefix and configuration
+
+sub nginx {
+    my ($self, @args) = @_;
+
+    local $ENV{LD_PRELOAD} = $ENV{CERTMATE_SANITIZE} if $ENV{CERTMATE_SANITIZE};
+    local $ENV{ASAN_OPTIONS} = "log_path=$self->{dir}/sanitizer/report"
+                               . ':detect_leaks=0';
+    local $ENV{UBSAN_OPTIONS} = "log_path=$self->{dir}/sanitizer/report"
+                                . ':print_stacktrace=1';
+
+    if (!-d "$self->{dir}/sanitizer") {
+        mkdir "$self->{dir}/sanitizer";
+        chmod 01777, "$self->{dir}/sanitizer";
+    }
+
+    return run_cmd($NGINX, '-p', "$self->{dir}/",
+                   '-c', "$self->{dir}/nginx.conf", @args);
 }
 
 sub run {
@@ -143,8 +170,7 @@ sub run {
 
     unlink "$self->{dir}/nginx.pid";
 
-    my $out = run_cmd($NGINX, '-p', "$self->{dir}/",
-                      '-c', "$self->{dir}/nginx.conf");
+    my $out = $self->nginx;
     if ($?) {
         die "nginx failed to start: $out\n" . $self->read_log;
     }
@@ -204,8 +230,7 @@ sub reload {
     my ($self) = @_;
 
     my @old = $self->children('worker process');
-    my $out = run_cmd($NGINX, '-p', "$self->{dir}/",
-                      '-c', "$self->{dir}/nginx.conf", '-s', 'reload');
+    my $out = $self->nginx('-s', 'reload');
     die "reload failed: $out" if $?;
 
     $self->wait_for(sub {
@@ -260,6 +285,11 @@ sub check_log {
 
     ok(!@bad, 'no unexpected alert, crit or emerg in the error log')
         or diag(join "\n", @bad);
+
+    my @reports = glob "$self->{dir}/sanitizer/report*";
+    ok(!@reports, 'no sanitizer report')
+        or diag(join "\n", map { slurp($_) } @reports);
+    unlink @reports;
 }
 
 sub read_log {
