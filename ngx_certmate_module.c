@@ -344,7 +344,7 @@ ngx_http_certmate_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_certmate_main_conf_t *cmmcf = conf;
 
-    ssize_t      size;
+    off_t        size;
     ngx_str_t   *value, s;
     ngx_uint_t   i;
     ngx_path_t  *path;
@@ -379,7 +379,7 @@ ngx_http_certmate_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             s.data = value[i].data + 9;
             s.len = value[i].len - 9;
 
-            size = ngx_parse_size(&s);
+            size = ngx_parse_offset(&s);
 
             if (size == NGX_ERROR) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -394,7 +394,7 @@ ngx_http_certmate_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 return NGX_CONF_ERROR;
             }
 
-            cmmcf->max_size = size;
+            cmmcf->max_size = (size_t) size;
             continue;
         }
 

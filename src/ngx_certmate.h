@@ -18,6 +18,7 @@
 #define NGX_CERTMATE_ID_HEX_LEN       (2 * NGX_CERTMATE_ID_LEN)
 #define NGX_CERTMATE_FINGERPRINT_LEN  32
 #define NGX_CERTMATE_NAME_MAX         253
+#define NGX_CERTMATE_CHAIN_MAX        10      /* certificates in a chain */
 
 
 /* key types, as stored: never renumber */
@@ -59,7 +60,7 @@ typedef struct {
     ngx_uint_t              source;
     u_char                  fingerprint[NGX_CERTMATE_FINGERPRINT_LEN];
     ngx_str_t               chain;      /* DER certificates, leaf first */
-    ngx_str_t               key;        /* DER PKCS#8 private key */
+    ngx_str_t               key;        /* DER: SEC1 or PKCS#1 */
     ngx_str_t               names;      /* DNS names, each ending in '\0' */
     ngx_str_t               profile;
 } ngx_certmate_cert_t;

@@ -13,6 +13,7 @@
 
 
 typedef struct ngx_certmate_cached_s  ngx_certmate_cached_t;
+typedef struct ngx_certmate_issuer_s  ngx_certmate_issuer_t;
 
 struct ngx_certmate_cached_s {
     ngx_queue_t             queue;      /* least recently used last */
@@ -20,8 +21,10 @@ struct ngx_certmate_cached_s {
     u_char                  id[NGX_CERTMATE_ID_LEN];
     uint64_t                version;
     X509                   *leaf;
-    STACK_OF(X509)         *chain;
     EVP_PKEY               *key;
+    STACK_OF(X509)         *chain;      /* the issuers' certificates */
+    ngx_uint_t              nissuers;
+    ngx_certmate_issuer_t  *issuers[NGX_CERTMATE_CHAIN_MAX - 1];
 };
 
 

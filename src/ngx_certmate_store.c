@@ -6,9 +6,10 @@
  *
  *   meta   "schema"      -> uint32, NGX_CERTMATE_STORE_SCHEMA
  *          "generation"  -> uint64, bumped by every write
- *   certs  id (16 bytes) -> ngx_certmate_store_rec_t, then the chain DER,
- *                           the key DER, the names (each ending in '\0')
- *                           and the profile name
+ *   certs  id (16 bytes) -> ngx_certmate_store_rec_t, then the chain DER
+ *                           (leaf first), the key DER (SEC1 for ECDSA,
+ *                           PKCS#1 for RSA), the names (each ending in
+ *                           '\0') and the profile name
  *   names  name          -> dups of ngx_certmate_store_ref_t, sorted so
  *                           that the newest certificate of each key class
  *                           comes first; names are lowercase, wildcards

@@ -25,8 +25,7 @@ my @examples = glob "$top/conf-examples/*.conf";
 ok(scalar @examples, 'there are examples');
 
 for my $conf (@examples) {
-    my $out = Certmate::Test::run_cmd($Certmate::Test::NGINX, '-t', '-p',
-                                      "$dir/", '-c', $conf);
+    my $out = $t->run_nginx('-t', '-p', "$dir/", '-c', $conf);
     is($?, 0, "nginx -t $conf") or diag($out);
 }
 

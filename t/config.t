@@ -42,6 +42,10 @@ my @cases = (
       qr/max_size "8k" is too small, the minimum is 64k in \S+:(\d+)/,
       'max_size=8k', 'size too small' ],
 
+    [ "certmate_store %%DIR%%/store max_size=1t;",
+      qr/invalid max_size value "1t" in \S+:(\d+)/,
+      'max_size=1t', 'unknown size unit' ],
+
     [ "certmate_store %%DIR%%/store maxsize=1m;",
       qr/invalid parameter "maxsize=1m", expected "max_size=" in \S+:(\d+)/,
       'maxsize=1m', 'unknown parameter' ],
@@ -127,7 +131,7 @@ for my $case (@cases) {
 
 $t->conf(<<'EOF');
 http {
-    certmate_store %%DIR%%/store;
+    certmate_store %%DIR%%/store max_size=16g;
     server { listen 127.0.0.1:%%PORT_a%% ssl; certmate_certificate on; }
 }
 EOF

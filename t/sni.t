@@ -139,14 +139,20 @@ is($t->handshake('y.w.example.com')->{fingerprint}, $w->{fingerprint},
 is(($t->import_cert($dual_rsa))[0], 201, 'RSA certificate imported');
 is(($t->import_cert($dual_ec))[0], 201, 'ECDSA certificate imported');
 
-is($t->handshake('dual.example.com')->{fingerprint}, $dual_ec->{fingerprint},
+$hs = $t->handshake('dual.example.com');
+is($hs->{protocol}, 'TLSv1.3', 'TLS 1.3');
+is($hs->{fingerprint}, $dual_ec->{fingerprint},
    'TLS 1.3 client with ECDSA gets ECDSA');
-is($t->handshake('dual.example.com', args => [
-       '-sigalgs', 'rsa_pss_rsae_sha256:rsa_pkcs1_sha256'])->{fingerprint},
-   $dual_rsa->{fingerprint}, 'TLS 1.3 RSA-only client gets RSA');
-is($t->handshake('dual.example.com', args => [
-       '-tls1_2', '-cipher', 'ECDHE-RSA-AES128-GCM-SHA256'])->{fingerprint},
-   $dual_rsa->{fingerprint}, 'TLS 1.2 RSA-only client gets RSA');
+$hs = $t->handshake('dual.example.com', args => [
+    '-sigalgs', 'rsa_pss_rsae_sha256:rsa_pkcs1_sha256']);
+is($hs->{protocol}, 'TLSv1.3', 'TLS 1.3, RSA only');
+is($hs->{fingerprint}, $dual_rsa->{fingerprint},
+   'TLS 1.3 RSA-only client gets RSA');
+$hs = $t->handshake('dual.example.com', args => [
+    '-tls1_2', '-cipher', 'ECDHE-RSA-AES128-GCM-SHA256']);
+is($hs->{protocol}, 'TLSv1.2', 'TLS 1.2');
+is($hs->{fingerprint}, $dual_rsa->{fingerprint},
+   'TLS 1.2 RSA-only client gets RSA');
 is($t->handshake('dual.example.com', args => [
        '-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-GCM-SHA256'])->{fingerprint},
    $dual_ec->{fingerprint}, 'TLS 1.2 ECDSA client gets ECDSA');
@@ -195,6 +201,12 @@ for my $c ($x, $w, $dual_ec, $default, $x) {
     is($t->handshake($name)->{fingerprint}, $c->{fingerprint},
        "after evictions $name");
 }
+
+# a reload changes nothing of what is served
+
+$t->reload;
+is($t->handshake('x.w.example.com')->{fingerprint}, $x->{fingerprint},
+   'served after a reload');
 
 $t->stop;
 

@@ -109,21 +109,24 @@ sub conf {
     my ($self, $text, %opts) = @_;
 
     my $workers = $opts{workers} || $self->{workers};
+    my $level = $opts{log_level} || 'info';
     my $user = $> == 0 ? "user nobody nogroup;\n" : '';
 
     my $main = <<"EOF";
 load_module $MODULE;
 ${user}worker_processes $workers;
 pid %%DIR%%/nginx.pid;
-error_log %%DIR%%/error.log info;
+error_log %%DIR%%/error.log $level;
 events { worker_connections 1024; }
 EOF
 
-    # nginx's temporary files stay in the test's prefix
+    # nginx's temporary files stay in the test's prefix; TLS 1.3 is on
+    # (nginx 1.22 leaves it out by default)
 
-    my $temp = join '', map { "    ${_}_temp_path %%DIR%%/$_;\n" }
+    my $http = join '', map { "    ${_}_temp_path %%DIR%%/$_;\n" }
                         qw(client_body proxy fastcgi uwsgi scgi);
-    $text =~ s/^http \{\n/http {\n$temp/m;
+    $http .= "    ssl_protocols TLSv1.2 TLSv1.3;\n";
+    $text =~ s/^http \{\n/http {\n$http/m;
 
     spew("$self->{dir}/nginx.conf", $self->expand($main . $text));
     return $self;
@@ -150,6 +153,15 @@ sub test_config {
 sub nginx {
     my ($self, @args) = @_;
 
+    return $self->run_nginx('-p', "$self->{dir}/",
+                            '-c', "$self->{dir}/nginx.conf", @args);
+}
+
+# runs the nginx binary, under the sanitizers when asked
+
+sub run_nginx {
+    my ($self, @args) = @_;
+
     local $ENV{LD_PRELOAD} = $ENV{CERTMATE_SANITIZE} if $ENV{CERTMATE_SANITIZE};
     local $ENV{ASAN_OPTIONS} = "log_path=$self->{dir}/sanitizer/report"
                                . ':detect_leaks=0';
@@ -161,8 +173,7 @@ sub nginx {
         chmod 01777, "$self->{dir}/sanitizer";
     }
 
-    return run_cmd($NGINX, '-p', "$self->{dir}/",
-                   '-c', "$self->{dir}/nginx.conf", @args);
+    return run_cmd($NGINX, @args);
 }
 
 sub run {
@@ -499,6 +510,8 @@ sub handshake {
 
     my $out = run_cmd(@args, { stdin => '' });
     my %r = (output => $out);
+
+    $r{protocol} = $1 if $out =~ /^New, (TLSv[\d.]+),/m;
 
     if ($out =~ /(-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----)/s) {
         my $path = $self->write_file('served.crt', "$1\n");
