@@ -63,6 +63,9 @@ typedef struct {
     ngx_str_t               key;        /* DER: SEC1 or PKCS#1 */
     ngx_str_t               names;      /* DNS names, each ending in '\0' */
     ngx_str_t               profile;
+    ngx_str_t               serial;     /* the leaf's, in hex */
+    ngx_str_t               subject;    /* the leaf's, RFC 2253 */
+    ngx_str_t               issuer;
 } ngx_certmate_cert_t;
 
 

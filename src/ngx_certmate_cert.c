@@ -30,6 +30,8 @@ static ngx_int_t ngx_certmate_cert_valid_name(u_char *name, size_t len);
 static ngx_int_t ngx_certmate_cert_der(ngx_pool_t *pool,
     STACK_OF(X509) *chain, EVP_PKEY *key, ngx_certmate_cert_t *cert);
 static time_t ngx_certmate_cert_time(const ASN1_TIME *t);
+static ngx_int_t ngx_certmate_cert_serial(ngx_pool_t *pool, X509 *x,
+    ngx_str_t *serial);
 static ngx_int_t ngx_certmate_cert_x509_name(ngx_pool_t *pool,
     X509_NAME *name, ngx_str_t *text);
 static void ngx_certmate_problem_openssl(ngx_pool_t *pool,
@@ -126,7 +128,15 @@ ngx_certmate_cert_import(ngx_pool_t *pool, ngx_str_t *chain_pem,
         goto done;
     }
 
-    if (X509_digest(leaf, EVP_sha256(), cert->fingerprint, &len) != 1) {
+    if (X509_digest(leaf, EVP_sha256(), cert->fingerprint, &len) != 1
+        || ngx_certmate_cert_serial(pool, leaf, &cert->serial) != NGX_OK
+        || ngx_certmate_cert_x509_name(pool, X509_get_subject_name(leaf),
+                                       &cert->subject)
+           != NGX_OK
+        || ngx_certmate_cert_x509_name(pool, X509_get_issuer_name(leaf),
+                                       &cert->issuer)
+           != NGX_OK)
+    {
         rc = NGX_ERROR;
         goto done;
     }
@@ -698,17 +708,14 @@ ngx_certmate_cert_key(ngx_certmate_cert_t *cert, ngx_log_t *log)
 }
 
 
+/* a description for people, copied out of the store's memory */
+
 ngx_int_t
 ngx_certmate_cert_info(ngx_pool_t *pool, ngx_certmate_cert_t *cert,
-    ngx_certmate_cert_info_t *info, ngx_log_t *log)
+    ngx_certmate_cert_info_t *info)
 {
-    X509          *x;
-    u_char        *p, *last;
-    char          *hex;
-    BIGNUM        *bn;
-    ngx_str_t     *name;
-    ngx_int_t      rc;
-    const u_char  *der;
+    u_char     *p, *last;
+    ngx_str_t  *name;
 
     info->id.data = ngx_pnalloc(pool, NGX_CERTMATE_ID_HEX_LEN);
     info->fingerprint.data = ngx_pnalloc(pool,
@@ -759,6 +766,18 @@ ngx_certmate_cert_info(ngx_pool_t *pool, ngx_certmate_cert_t *cert,
 
     info->profile.len = cert->profile.len;
     info->profile.data = ngx_pstrdup(pool, &cert->profile);
+    info->serial.len = cert->serial.len;
+    info->serial.data = ngx_pstrdup(pool, &cert->serial);
+    info->subject.len = cert->subject.len;
+    info->subject.data = ngx_pstrdup(pool, &cert->subject);
+    info->issuer.len = cert->issuer.len;
+    info->issuer.data = ngx_pstrdup(pool, &cert->issuer);
+
+    if (info->profile.data == NULL || info->serial.data == NULL
+        || info->subject.data == NULL || info->issuer.data == NULL)
+    {
+        return NGX_ERROR;
+    }
 
     info->not_before = cert->not_before;
     info->not_after = cert->not_after;
@@ -771,56 +790,38 @@ ngx_certmate_cert_info(ngx_pool_t *pool, ngx_certmate_cert_t *cert,
         ngx_str_set(&info->status, "active");
     }
 
-    der = cert->chain.data;
+    return NGX_OK;
+}
 
-    x = d2i_X509(NULL, &der, cert->chain.len);
-    if (x == NULL) {
-        ngx_ssl_error(NGX_LOG_ALERT, log, 0,
-                      "d2i_X509() failed on a stored certificate");
-        return NGX_ERROR;
-    }
 
-    rc = NGX_ERROR;
-    hex = NULL;
+static ngx_int_t
+ngx_certmate_cert_serial(ngx_pool_t *pool, X509 *x, ngx_str_t *serial)
+{
+    char    *hex;
+    BIGNUM  *bn;
 
     bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
     if (bn == NULL) {
-        goto done;
+        return NGX_ERROR;
     }
 
     hex = BN_bn2hex(bn);
     BN_free(bn);
 
     if (hex == NULL) {
-        goto done;
+        return NGX_ERROR;
     }
 
-    info->serial.len = ngx_strlen(hex);
-    info->serial.data = ngx_pnalloc(pool, info->serial.len);
-    if (info->serial.data == NULL) {
-        goto done;
+    serial->len = ngx_strlen(hex);
+    serial->data = ngx_pnalloc(pool, serial->len);
+
+    if (serial->data) {
+        ngx_memcpy(serial->data, hex, serial->len);
     }
-
-    ngx_memcpy(info->serial.data, hex, info->serial.len);
-
-    if (ngx_certmate_cert_x509_name(pool, X509_get_subject_name(x),
-                                    &info->subject)
-        != NGX_OK
-        || ngx_certmate_cert_x509_name(pool, X509_get_issuer_name(x),
-                                       &info->issuer)
-           != NGX_OK)
-    {
-        goto done;
-    }
-
-    rc = NGX_OK;
-
-done:
 
     OPENSSL_free(hex);
-    X509_free(x);
 
-    return rc;
+    return serial->data ? NGX_OK : NGX_ERROR;
 }
 
 

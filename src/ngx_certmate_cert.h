@@ -37,7 +37,7 @@ ngx_int_t ngx_certmate_cert_split(ngx_str_t *chain, ngx_str_t *ders,
 X509 *ngx_certmate_cert_x509(ngx_str_t *der, ngx_log_t *log);
 EVP_PKEY *ngx_certmate_cert_key(ngx_certmate_cert_t *cert, ngx_log_t *log);
 ngx_int_t ngx_certmate_cert_info(ngx_pool_t *pool, ngx_certmate_cert_t *cert,
-    ngx_certmate_cert_info_t *info, ngx_log_t *log);
+    ngx_certmate_cert_info_t *info);
 ngx_uint_t ngx_certmate_cert_has_name(ngx_certmate_cert_t *cert,
     ngx_str_t *name);
 ngx_int_t ngx_certmate_source_parse(ngx_str_t *name);

@@ -6,10 +6,12 @@
  *
  *   meta   "schema"      -> uint32, NGX_CERTMATE_STORE_SCHEMA
  *          "generation"  -> uint64, bumped by every write
- *   certs  id (16 bytes) -> ngx_certmate_store_rec_t, then the chain DER
- *                           (leaf first), the key DER (SEC1 for ECDSA,
- *                           PKCS#1 for RSA), the names (each ending in
- *                           '\0') and the profile name
+ *   certs  id (16 bytes) -> ngx_certmate_store_rec_t, then its blobs in
+ *                           the order of ngx_certmate_store_blobs(): the
+ *                           chain DER (leaf first), the key DER (SEC1 for
+ *                           ECDSA, PKCS#1 for RSA), the names (each ending
+ *                           in '\0'), the profile name, and the leaf's
+ *                           serial (hex), subject and issuer (RFC 2253)
  *   names  name          -> dups of ngx_certmate_store_ref_t, sorted so
  *                           that the newest certificate of each key class
  *                           comes first; names are lowercase, wildcards
@@ -28,6 +30,7 @@
 #define NGX_CERTMATE_STORE_DBS      8
 #define NGX_CERTMATE_STORE_READERS  510
 #define NGX_CERTMATE_STORE_RETRY    1
+#define NGX_CERTMATE_STORE_BLOBS    7
 
 
 typedef struct {
@@ -39,10 +42,7 @@ typedef struct {
     int64_t         not_before;
     int64_t         not_after;
     u_char          fingerprint[NGX_CERTMATE_FINGERPRINT_LEN];
-    uint32_t        chain_len;
-    uint32_t        key_len;
-    uint32_t        names_len;
-    uint32_t        profile_len;
+    uint32_t        len[NGX_CERTMATE_STORE_BLOBS];
 } ngx_certmate_store_rec_t;
 
 
@@ -78,6 +78,8 @@ static ngx_int_t ngx_certmate_store_find_name(MDB_val *key,
     ngx_certmate_ref_t refs[NGX_CERTMATE_CLASSES], ngx_log_t *log);
 static ngx_int_t ngx_certmate_store_decode(MDB_val *data,
     ngx_certmate_cert_t *cert, ngx_log_t *log);
+static void ngx_certmate_store_blobs(ngx_certmate_cert_t *cert,
+    ngx_str_t *blobs[NGX_CERTMATE_STORE_BLOBS]);
 static ngx_int_t ngx_certmate_store_unlink(MDB_txn *txn, u_char *id,
     ngx_uint_t *found, ngx_log_t *log);
 static ngx_int_t ngx_certmate_store_link(MDB_txn *txn,
@@ -633,7 +635,9 @@ static ngx_int_t
 ngx_certmate_store_decode(MDB_val *data, ngx_certmate_cert_t *cert,
     ngx_log_t *log)
 {
-    u_char                    *p;
+    u_char                    *p, *last;
+    ngx_str_t                 *blobs[NGX_CERTMATE_STORE_BLOBS];
+    ngx_uint_t                 i;
     ngx_certmate_store_rec_t   rec;
 
     if (data->mv_size < sizeof(ngx_certmate_store_rec_t)) {
@@ -642,17 +646,9 @@ ngx_certmate_store_decode(MDB_val *data, ngx_certmate_cert_t *cert,
 
     ngx_memcpy(&rec, data->mv_data, sizeof(ngx_certmate_store_rec_t));
 
-    if (rec.format != NGX_CERTMATE_STORE_FORMAT
-        || data->mv_size != sizeof(ngx_certmate_store_rec_t)
-                            + (size_t) rec.chain_len + rec.key_len
-                            + rec.names_len + rec.profile_len
-        || rec.chain_len == 0
-        || rec.key_len == 0)
-    {
+    if (rec.format != NGX_CERTMATE_STORE_FORMAT) {
         goto damaged;
     }
-
-    p = (u_char *) data->mv_data + sizeof(ngx_certmate_store_rec_t);
 
     cert->version = rec.version;
     cert->not_before = rec.not_before;
@@ -662,22 +658,27 @@ ngx_certmate_store_decode(MDB_val *data, ngx_certmate_cert_t *cert,
     ngx_memcpy(cert->fingerprint, rec.fingerprint,
                NGX_CERTMATE_FINGERPRINT_LEN);
 
-    cert->chain.data = p;
-    cert->chain.len = rec.chain_len;
-    p += rec.chain_len;
+    p = (u_char *) data->mv_data + sizeof(ngx_certmate_store_rec_t);
+    last = (u_char *) data->mv_data + data->mv_size;
 
-    cert->key.data = p;
-    cert->key.len = rec.key_len;
-    p += rec.key_len;
+    ngx_certmate_store_blobs(cert, blobs);
 
-    cert->names.data = p;
-    cert->names.len = rec.names_len;
-    p += rec.names_len;
+    for (i = 0; i < NGX_CERTMATE_STORE_BLOBS; i++) {
+        if (rec.len[i] > (size_t) (last - p)) {
+            goto damaged;
+        }
 
-    cert->profile.data = p;
-    cert->profile.len = rec.profile_len;
+        blobs[i]->data = p;
+        blobs[i]->len = rec.len[i];
+        p += rec.len[i];
+    }
 
-    if (cert->names.len && cert->names.data[cert->names.len - 1] != '\0') {
+    if (p != last
+        || cert->chain.len == 0
+        || cert->key.len == 0
+        || cert->names.len == 0
+        || cert->names.data[cert->names.len - 1] != '\0')
+    {
         goto damaged;
     }
 
@@ -688,6 +689,22 @@ damaged:
     ngx_log_error(NGX_LOG_ALERT, log, 0,
                   "certmate store has a damaged certificate record");
     return NGX_ERROR;
+}
+
+
+/* the variable parts of a certificate record, in their stored order */
+
+static void
+ngx_certmate_store_blobs(ngx_certmate_cert_t *cert,
+    ngx_str_t *blobs[NGX_CERTMATE_STORE_BLOBS])
+{
+    blobs[0] = &cert->chain;
+    blobs[1] = &cert->key;
+    blobs[2] = &cert->names;
+    blobs[3] = &cert->profile;
+    blobs[4] = &cert->serial;
+    blobs[5] = &cert->subject;
+    blobs[6] = &cert->issuer;
 }
 
 
@@ -755,6 +772,8 @@ ngx_certmate_store_put(ngx_certmate_cert_t *cert, ngx_uint_t *replaced,
     MDB_val                    key, data;
     uint64_t                   generation;
     ngx_int_t                  ret;
+    ngx_str_t                 *blobs[NGX_CERTMATE_STORE_BLOBS];
+    ngx_uint_t                 i;
     ngx_certmate_store_rec_t   rec;
 
     if (ngx_certmate_store_open(log) != NGX_OK) {
@@ -787,15 +806,17 @@ ngx_certmate_store_put(ngx_certmate_cert_t *cert, ngx_uint_t *replaced,
     rec.not_after = cert->not_after;
     ngx_memcpy(rec.fingerprint, cert->fingerprint,
                NGX_CERTMATE_FINGERPRINT_LEN);
-    rec.chain_len = cert->chain.len;
-    rec.key_len = cert->key.len;
-    rec.names_len = cert->names.len;
-    rec.profile_len = cert->profile.len;
 
     key.mv_data = cert->id;
     key.mv_size = NGX_CERTMATE_ID_LEN;
-    data.mv_size = sizeof(ngx_certmate_store_rec_t) + cert->chain.len
-                   + cert->key.len + cert->names.len + cert->profile.len;
+    data.mv_size = sizeof(ngx_certmate_store_rec_t);
+
+    ngx_certmate_store_blobs(cert, blobs);
+
+    for (i = 0; i < NGX_CERTMATE_STORE_BLOBS; i++) {
+        rec.len[i] = blobs[i]->len;
+        data.mv_size += blobs[i]->len;
+    }
 
     rc = mdb_put(txn, ngx_certmate_store.certs, &key, &data, MDB_RESERVE);
     if (rc != MDB_SUCCESS) {
@@ -804,10 +825,10 @@ ngx_certmate_store_put(ngx_certmate_cert_t *cert, ngx_uint_t *replaced,
     }
 
     p = ngx_cpymem(data.mv_data, &rec, sizeof(ngx_certmate_store_rec_t));
-    p = ngx_cpymem(p, cert->chain.data, cert->chain.len);
-    p = ngx_cpymem(p, cert->key.data, cert->key.len);
-    p = ngx_cpymem(p, cert->names.data, cert->names.len);
-    ngx_memcpy(p, cert->profile.data, cert->profile.len);
+
+    for (i = 0; i < NGX_CERTMATE_STORE_BLOBS; i++) {
+        p = ngx_cpymem(p, blobs[i]->data, blobs[i]->len);
+    }
 
     ret = ngx_certmate_store_link(txn, cert, log);
     if (ret != NGX_OK) {

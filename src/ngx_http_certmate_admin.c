@@ -357,8 +357,7 @@ ngx_http_certmate_admin_list(ngx_http_request_t *r, ngx_str_t *arg)
             break;
         }
 
-        rc = ngx_certmate_cert_info(r->pool, &cert, &info,
-                                    r->connection->log);
+        rc = ngx_certmate_cert_info(r->pool, &cert, &info);
         if (rc != NGX_OK) {
             break;
         }
@@ -633,8 +632,7 @@ ngx_http_certmate_admin_get(ngx_http_request_t *r, ngx_str_t *arg)
     rc = ngx_certmate_store_get(cert.id, &cert, r->connection->log);
 
     if (rc == NGX_OK) {
-        rc = ngx_certmate_cert_info(r->pool, &cert, &info,
-                                    r->connection->log);
+        rc = ngx_certmate_cert_info(r->pool, &cert, &info);
     }
 
     ngx_certmate_store_read_end();
@@ -823,8 +821,7 @@ ngx_http_certmate_admin_import_store(ngx_http_request_t *r)
         return ngx_http_certmate_admin_unavailable(r);
     }
 
-    if (ngx_certmate_cert_info(r->pool, &cert, &info, r->connection->log)
-        != NGX_OK
+    if (ngx_certmate_cert_info(r->pool, &cert, &info) != NGX_OK
         || ngx_certmate_json_certificate(r->pool, &info, &json) != NGX_OK
         || ngx_http_certmate_admin_location(r, &info.id) != NGX_OK)
     {

@@ -26,8 +26,9 @@
 #include "ngx_certmate_store.h"
 
 
-static ngx_uint_t ngx_http_certmate_ssl_fallback(ngx_conf_t *cf,
-    ngx_http_ssl_srv_conf_t *sscf, ngx_http_ssl_srv_conf_t *parent);
+static ngx_int_t ngx_http_certmate_ssl_fallback(ngx_conf_t *cf,
+    ngx_http_ssl_srv_conf_t *sscf, ngx_http_ssl_srv_conf_t *parent,
+    ngx_uint_t *fallback);
 static ngx_uint_t ngx_http_certmate_ssl_real(ngx_array_t *certs,
     ngx_array_t *keys, ngx_array_t *real_certs, ngx_array_t *real_keys);
 static ngx_uint_t ngx_http_certmate_ssl_listens(ngx_http_core_main_conf_t *cmcf,
@@ -130,9 +131,10 @@ ngx_http_certmate_ssl_init(ngx_conf_t *cf)
             continue;
         }
 
-        cmscf->fallback = ngx_http_certmate_ssl_fallback(cf, sscf, parent);
-
-        if (cmscf->fallback == (ngx_uint_t) NGX_ERROR) {
+        if (ngx_http_certmate_ssl_fallback(cf, sscf, parent,
+                                           &cmscf->fallback)
+            != NGX_OK)
+        {
             return NGX_ERROR;
         }
 
@@ -159,12 +161,12 @@ ngx_http_certmate_ssl_init(ngx_conf_t *cf)
 
 /*
  * Takes the placeholder out of a server's certificates, loading its
- * real ones; returns whether the server has any.
+ * real ones; tells whether the server has any.
  */
 
-static ngx_uint_t
+static ngx_int_t
 ngx_http_certmate_ssl_fallback(ngx_conf_t *cf, ngx_http_ssl_srv_conf_t *sscf,
-    ngx_http_ssl_srv_conf_t *parent)
+    ngx_http_ssl_srv_conf_t *parent, ngx_uint_t *fallback)
 {
     ngx_str_t    *cert;
     ngx_uint_t    i;
@@ -172,15 +174,19 @@ ngx_http_certmate_ssl_fallback(ngx_conf_t *cf, ngx_http_ssl_srv_conf_t *sscf,
 
     certs = sscf->certificates;
 
-    if (certs == NULL || certs->nelts == 0) {
-        return 0;
+    *fallback = (certs && certs->nelts);
+
+    if (!*fallback) {
+        return NGX_OK;
     }
 
     cert = certs->elts;
 
     if (cert[0].data != ngx_http_certmate_placeholder.data) {
-        return 1;
+        return NGX_OK;
     }
+
+    *fallback = 0;
 
     SSL_CTX_set_cert_cb(sscf->ssl.ctx, NULL, NULL);
 
@@ -193,12 +199,14 @@ ngx_http_certmate_ssl_fallback(ngx_conf_t *cf, ngx_http_ssl_srv_conf_t *sscf,
         if (parent->certificates == certs
             || parent->certificates == NGX_CONF_UNSET_PTR
             || parent->certificates == NULL
+            || parent->certificate_keys == NGX_CONF_UNSET_PTR
+            || parent->certificate_keys == NULL
             || ngx_http_certmate_ssl_real(parent->certificates,
                                           parent->certificate_keys,
                                           &real_certs, &real_keys)
                == 0)
         {
-            return 0;
+            return NGX_OK;
         }
     }
 
@@ -221,7 +229,9 @@ ngx_http_certmate_ssl_fallback(ngx_conf_t *cf, ngx_http_ssl_srv_conf_t *sscf,
         return NGX_ERROR;
     }
 
-    return 1;
+    *fallback = 1;
+
+    return NGX_OK;
 }
 
 
