@@ -10,6 +10,7 @@
 
 #include "ngx_certmate.h"
 #include "ngx_certmate_cache.h"
+#include "ngx_certmate_cert.h"
 #include "ngx_certmate_helper.h"
 #include "ngx_certmate_store.h"
 #include "ngx_http_certmate_admin.h"
@@ -19,6 +20,8 @@
 #define NGX_HTTP_CERTMATE_MAX_SIZE      (4ULL * 1024 * 1024 * 1024)
 #define NGX_HTTP_CERTMATE_MIN_SIZE      (64 * 1024)
 #define NGX_HTTP_CERTMATE_CACHE_SIZE    10000
+#define NGX_HTTP_CERTMATE_ACME_RETRY    60
+#define NGX_HTTP_CERTMATE_ACME_TIMEOUT  30000
 
 
 static ngx_int_t ngx_http_certmate_add_variables(ngx_conf_t *cf);
@@ -37,9 +40,18 @@ static char *ngx_http_certmate_certificate(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_certmate_default_name(ngx_conf_t *cf, void *post,
     void *data);
+static char *ngx_http_certmate_merge_acme(ngx_conf_t *cf,
+    ngx_http_certmate_srv_conf_t *cmscf);
+static char *ngx_http_certmate_acme_name(ngx_conf_t *cf,
+    ngx_http_certmate_srv_conf_t *cmscf, ngx_certmate_acme_issuer_t *issuer,
+    ngx_str_t *name);
 static char *ngx_http_certmate_admin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_certmate_admin_token(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_certmate_acme_issuer(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_certmate_acme(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_certmate_certificate_id_variable(
     ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
@@ -98,6 +110,20 @@ static ngx_command_t  ngx_http_certmate_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
       ngx_http_certmate_admin_token,
       NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("certmate_acme_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_certmate_acme_issuer,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("certmate_acme"),
+      NGX_HTTP_SRV_CONF|NGX_CONF_1MORE,
+      ngx_http_certmate_acme,
+      NGX_HTTP_SRV_CONF_OFFSET,
       0,
       NULL },
 
@@ -196,6 +222,16 @@ ngx_http_certmate_create_main_conf(ngx_conf_t *cf)
      *     cmmcf->max_size = 0;
      */
 
+    if (ngx_array_init(&cmmcf->issuers, cf->pool, 1,
+                       sizeof(ngx_certmate_acme_issuer_t))
+        != NGX_OK
+        || ngx_array_init(&cmmcf->acme_names, cf->pool, 4,
+                          sizeof(ngx_certmate_acme_name_t))
+           != NGX_OK)
+    {
+        return NULL;
+    }
+
     cmmcf->cache_size = NGX_CONF_UNSET_UINT;
 
     return cmmcf;
@@ -230,6 +266,9 @@ ngx_http_certmate_create_srv_conf(ngx_conf_t *cf)
      *     cmscf->fallback = 0;
      *     cmscf->file = NULL;
      *     cmscf->line = 0;
+     *     cmscf->acme = NULL;
+     *     cmscf->acme_file = NULL;
+     *     cmscf->acme_line = 0;
      */
 
     cmscf->certificate = NGX_CONF_UNSET;
@@ -245,6 +284,20 @@ ngx_http_certmate_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_certmate_srv_conf_t *conf = child;
 
     ngx_http_certmate_main_conf_t  *cmmcf;
+
+    if (conf->acme && conf->certificate == 0) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"certmate_acme\" in %s:%ui needs "
+                      "\"certmate_certificate on\"",
+                      conf->acme_file, conf->acme_line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->acme && conf->certificate == NGX_CONF_UNSET) {
+        conf->certificate = 1;
+        conf->file = conf->acme_file;
+        conf->line = conf->acme_line;
+    }
 
     if (conf->certificate == NGX_CONF_UNSET) {
         conf->certificate = prev->certificate;
@@ -263,6 +316,164 @@ ngx_http_certmate_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
                       "requires \"certmate_store\"", conf->file, conf->line);
         return NGX_CONF_ERROR;
     }
+
+    if (conf->acme) {
+        return ngx_http_certmate_merge_acme(cf, conf);
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* the issuer and names of "certmate_acme", checked against the others */
+
+static char *
+ngx_http_certmate_merge_acme(ngx_conf_t *cf,
+    ngx_http_certmate_srv_conf_t *cmscf)
+{
+    char                           *rv;
+    ngx_str_t                      *value;
+    ngx_uint_t                      i, n;
+    ngx_http_server_name_t         *sn;
+    ngx_http_core_srv_conf_t       *cscf;
+    ngx_certmate_acme_issuer_t     *issuer;
+    ngx_http_certmate_main_conf_t  *cmmcf;
+
+    cmmcf = ngx_http_conf_get_module_main_conf(cf, ngx_certmate_module);
+    value = cmscf->acme->elts;
+
+    issuer = cmmcf->issuers.elts;
+
+    for (i = 0; i < cmmcf->issuers.nelts; i++) {
+        if (issuer[i].name.len == value[0].len
+            && ngx_strncmp(issuer[i].name.data, value[0].data, value[0].len)
+               == 0)
+        {
+            break;
+        }
+    }
+
+    if (i == cmmcf->issuers.nelts) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"certmate_acme\" in %s:%ui names the issuer "
+                      "\"%V\", which no \"certmate_acme_issuer\" defines",
+                      cmscf->acme_file, cmscf->acme_line, &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    issuer = &issuer[i];
+    n = cmmcf->acme_names.nelts;
+
+    if (cmscf->acme->nelts > 1) {
+        for (i = 1; i < cmscf->acme->nelts; i++) {
+            rv = ngx_http_certmate_acme_name(cf, cmscf, issuer, &value[i]);
+            if (rv != NGX_CONF_OK) {
+                return rv;
+            }
+        }
+
+    } else {
+        cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_core_module);
+        sn = cscf->server_names.elts;
+
+        for (i = 0; i < cscf->server_names.nelts; i++) {
+
+            if (sn[i].name.len == 0) {
+                continue;
+            }
+
+#if (NGX_PCRE)
+            if (sn[i].regex) {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "\"certmate_acme\" in %s:%ui cannot take "
+                              "the regex server name \"%V\": list the names "
+                              "after the issuer", cmscf->acme_file,
+                              cmscf->acme_line, &sn[i].name);
+                return NGX_CONF_ERROR;
+            }
+#endif
+
+            rv = ngx_http_certmate_acme_name(cf, cmscf, issuer, &sn[i].name);
+            if (rv != NGX_CONF_OK) {
+                return rv;
+            }
+        }
+    }
+
+    if (cmmcf->acme_names.nelts == n) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"certmate_acme\" in %s:%ui has no names: give them "
+                      "after the issuer or in \"server_name\"",
+                      cmscf->acme_file, cmscf->acme_line);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_certmate_acme_name(ngx_conf_t *cf,
+    ngx_http_certmate_srv_conf_t *cmscf, ngx_certmate_acme_issuer_t *issuer,
+    ngx_str_t *name)
+{
+    ngx_str_t                       low;
+    ngx_uint_t                      i;
+    ngx_certmate_acme_name_t       *an;
+    ngx_http_certmate_main_conf_t  *cmmcf;
+
+    if (ngx_strlchr(name->data, name->data + name->len, '*')
+        || name->data[0] == '.'
+        || name->data[name->len - 1] == '.'
+        || ngx_strlchr(name->data, name->data + name->len, '.') == NULL
+        || ngx_certmate_name_valid(name) != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"certmate_acme\" in %s:%ui cannot get a certificate "
+                      "for \"%V\": HTTP-01 proves only exact DNS names",
+                      cmscf->acme_file, cmscf->acme_line, name);
+        return NGX_CONF_ERROR;
+    }
+
+    low.len = name->len;
+    low.data = ngx_pnalloc(cf->pool, low.len);
+    if (low.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_strlow(low.data, name->data, low.len);
+
+    cmmcf = ngx_http_conf_get_module_main_conf(cf, ngx_certmate_module);
+    an = cmmcf->acme_names.elts;
+
+    for (i = 0; i < cmmcf->acme_names.nelts; i++) {
+        if (an[i].name.len == low.len
+            && ngx_strncmp(an[i].name.data, low.data, low.len) == 0)
+        {
+            if (an[i].file == cmscf->acme_file
+                && an[i].line == cmscf->acme_line)
+            {
+                return NGX_CONF_OK;
+            }
+
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"certmate_acme\" in %s:%ui names \"%V\", "
+                          "which \"certmate_acme\" in %s:%ui keeps already",
+                          cmscf->acme_file, cmscf->acme_line, &low,
+                          an[i].file, an[i].line);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    an = ngx_array_push(&cmmcf->acme_names);
+    if (an == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    an->name = low;
+    an->issuer = issuer;
+    an->file = cmscf->acme_file;
+    an->line = cmscf->acme_line;
 
     return NGX_CONF_OK;
 }
@@ -562,6 +773,237 @@ invalid:
                        "invalid token hash \"%V\", expected \"sha256:\" "
                        "and 64 hex digits", &value[2]);
     return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_certmate_acme_issuer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_certmate_main_conf_t *cmmcf = conf;
+
+    ngx_int_t                    type;
+    ngx_str_t                   *value, v;
+    ngx_uint_t                   i;
+    ngx_certmate_acme_issuer_t  *issuer;
+
+    value = cf->args->elts;
+    issuer = cmmcf->issuers.elts;
+
+    for (i = 0; i < cmmcf->issuers.nelts; i++) {
+        if (issuer[i].name.len == value[1].len
+            && ngx_strncmp(issuer[i].name.data, value[1].data, value[1].len)
+               == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate issuer \"%V\", first in %s:%ui",
+                               &value[1], issuer[i].file, issuer[i].line);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    issuer = ngx_array_push(&cmmcf->issuers);
+    if (issuer == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(issuer, sizeof(ngx_certmate_acme_issuer_t));
+
+    issuer->name = value[1];
+    issuer->key_type = NGX_CERTMATE_KEY_EC_P256;
+    issuer->retry = NGX_HTTP_CERTMATE_ACME_RETRY;
+    issuer->timeout = NGX_HTTP_CERTMATE_ACME_TIMEOUT;
+    issuer->file = cf->conf_file->file.name.data;
+    issuer->line = cf->conf_file->line;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        v.data = (u_char *) ngx_strchr(value[i].data, '=');
+        if (v.data == NULL) {
+            goto invalid;
+        }
+
+        v.data++;
+        v.len = value[i].data + value[i].len - v.data;
+
+        if (ngx_strncmp(value[i].data, "directory=", 10) == 0) {
+
+            if (ngx_strncmp(v.data, "https://", 8) != 0
+                && ngx_strncmp(v.data, "http://", 7) != 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"directory=\" needs an http or https "
+                                   "URL, not \"%V\"", &v);
+                return NGX_CONF_ERROR;
+            }
+
+            issuer->directory = v;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "contact=", 8) == 0) {
+
+            if (ngx_strlchr(v.data, v.data + v.len, ':') == NULL) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"contact=\" needs a URI such as "
+                                   "mailto:admin@example.com, not \"%V\"",
+                                   &v);
+                return NGX_CONF_ERROR;
+            }
+
+            issuer->contact = v;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "eab_kid=", 8) == 0 && v.len) {
+            issuer->eab_kid = v;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "eab_hmac_key=", 13) == 0) {
+
+            issuer->eab_hmac_key.len = ngx_base64_decoded_length(v.len);
+            issuer->eab_hmac_key.data = ngx_pnalloc(cf->pool,
+                                                    issuer->eab_hmac_key.len);
+            if (issuer->eab_hmac_key.data == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            if (v.len == 0
+                || ngx_decode_base64url(&issuer->eab_hmac_key, &v) != NGX_OK)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"eab_hmac_key=\" is not base64url");
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "ca_bundle=", 10) == 0) {
+            issuer->ca_bundle = v;
+
+            if (ngx_conf_full_name(cf->cycle, &issuer->ca_bundle, 1)
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            if (access((char *) issuer->ca_bundle.data, R_OK) != 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                                   "cannot read \"ca_bundle=\" file \"%V\"",
+                                   &issuer->ca_bundle);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "key=", 4) == 0) {
+            type = ngx_certmate_key_type_parse(&v);
+
+            if (type == NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid key type \"%V\", expected "
+                                   "ec-p256, ec-p384, rsa-2048, rsa-3072 "
+                                   "or rsa-4096", &v);
+                return NGX_CONF_ERROR;
+            }
+
+            issuer->key_type = type;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "renew_before=", 13) == 0) {
+            issuer->renew_before = ngx_parse_time(&v, 1);
+
+            if (issuer->renew_before == (time_t) NGX_ERROR
+                || issuer->renew_before == 0)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "retry=", 6) == 0) {
+            issuer->retry = ngx_parse_time(&v, 1);
+
+            if (issuer->retry == (time_t) NGX_ERROR || issuer->retry == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+            issuer->timeout = ngx_parse_time(&v, 0);
+
+            if (issuer->timeout == (ngx_msec_t) NGX_ERROR
+                || issuer->timeout == 0)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (issuer->directory.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "issuer \"%V\" needs \"directory=\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if ((issuer->eab_kid.len == 0) != (issuer->eab_hmac_key.len == 0)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"eab_kid=\" and \"eab_hmac_key=\" "
+                           "go together");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_certmate_acme(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_certmate_srv_conf_t *cmscf = conf;
+
+    ngx_str_t   *value, *arg;
+    ngx_uint_t   i;
+
+    if (cmscf->acme) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    cmscf->acme = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                   sizeof(ngx_str_t));
+    if (cmscf->acme == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        arg = ngx_array_push(cmscf->acme);
+        *arg = value[i];
+    }
+
+    cmscf->acme_file = cf->conf_file->file.name.data;
+    cmscf->acme_line = cf->conf_file->line;
+
+    /* the certificates come from the store */
+
+    return ngx_http_certmate_ssl_enable(cf);
 }
 
 

@@ -85,10 +85,40 @@ typedef struct {
 } ngx_certmate_ref_t;
 
 
+/* "certmate_acme_issuer": an ACME CA and our account there */
+
+typedef struct {
+    ngx_str_t               name;
+    ngx_str_t               directory;
+    ngx_str_t               contact;
+    ngx_str_t               eab_kid;
+    ngx_str_t               eab_hmac_key;   /* decoded */
+    ngx_str_t               ca_bundle;
+    ngx_uint_t              key_type;       /* of the certificates */
+    time_t                  renew_before;   /* 0: ARI or 2/3 of lifetime */
+    time_t                  retry;          /* first delay after failure */
+    ngx_msec_t              timeout;        /* of one HTTP exchange */
+    u_char                 *file;
+    ngx_uint_t              line;
+} ngx_certmate_acme_issuer_t;
+
+
+/* a name "certmate_acme" keeps a certificate for */
+
+typedef struct {
+    ngx_str_t                    name;
+    ngx_certmate_acme_issuer_t  *issuer;
+    u_char                      *file;
+    ngx_uint_t                   line;
+} ngx_certmate_acme_name_t;
+
+
 typedef struct {
     ngx_path_t             *store;
     size_t                  max_size;
     ngx_uint_t              cache_size;
+    ngx_array_t             issuers;        /* ngx_certmate_acme_issuer_t */
+    ngx_array_t             acme_names;     /* ngx_certmate_acme_name_t */
 } ngx_http_certmate_main_conf_t;
 
 
@@ -98,6 +128,10 @@ typedef struct {
     ngx_uint_t              fallback;   /* has an "ssl_certificate" */
     u_char                 *file;
     ngx_uint_t              line;
+
+    ngx_array_t            *acme;       /* "certmate_acme" arguments */
+    u_char                 *acme_file;
+    ngx_uint_t              acme_line;
 } ngx_http_certmate_srv_conf_t;
 
 

@@ -196,7 +196,7 @@ ngx_certmate_cache_fill(ngx_certmate_cached_t *cached,
         return NGX_ERROR;
     }
 
-    cached->key = ngx_certmate_cert_key(&cert, log);
+    cached->key = ngx_certmate_key_decode(cert.key_type, &cert.key, log);
     if (cached->key == NULL) {
         return NGX_ERROR;
     }

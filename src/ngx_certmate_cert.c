@@ -62,13 +62,37 @@ ngx_certmate_cert_import(ngx_pool_t *pool, ngx_str_t *chain_pem,
     ngx_str_t *key_pem, ngx_certmate_cert_t *cert,
     ngx_certmate_problem_t *problem)
 {
+    EVP_PKEY   *key;
+    ngx_int_t   rc;
+
+    ERR_clear_error();
+
+    rc = ngx_certmate_cert_read_key(pool, key_pem, &key, problem);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_certmate_cert_build(pool, chain_pem, key,
+                                 NGX_CERTMATE_SOURCE_IMPORT, cert, problem);
+
+    EVP_PKEY_free(key);
+
+    return rc;
+}
+
+
+/* a record from a PEM chain and the key of its leaf */
+
+ngx_int_t
+ngx_certmate_cert_build(ngx_pool_t *pool, ngx_str_t *chain_pem,
+    EVP_PKEY *key, ngx_uint_t source, ngx_certmate_cert_t *cert,
+    ngx_certmate_problem_t *problem)
+{
     X509            *leaf;
-    EVP_PKEY        *key;
     ngx_int_t        rc;
     unsigned int     len;
     STACK_OF(X509)  *certs, *chain;
 
-    key = NULL;
     chain = NULL;
 
     ERR_clear_error();
@@ -79,11 +103,6 @@ ngx_certmate_cert_import(ngx_pool_t *pool, ngx_str_t *chain_pem,
     }
 
     rc = ngx_certmate_cert_read_chain(pool, chain_pem, certs, problem);
-    if (rc != NGX_OK) {
-        goto done;
-    }
-
-    rc = ngx_certmate_cert_read_key(pool, key_pem, &key, problem);
     if (rc != NGX_OK) {
         goto done;
     }
@@ -143,7 +162,7 @@ ngx_certmate_cert_import(ngx_pool_t *pool, ngx_str_t *chain_pem,
 
     ngx_memcpy(cert->id, cert->fingerprint, NGX_CERTMATE_ID_LEN);
 
-    cert->source = NGX_CERTMATE_SOURCE_IMPORT;
+    cert->source = source;
     ngx_str_null(&cert->profile);
 
     rc = ngx_certmate_cert_der(pool, chain, key, cert);
@@ -152,7 +171,6 @@ done:
 
     sk_X509_pop_free(certs, X509_free);
     sk_X509_free(chain);
-    EVP_PKEY_free(key);
     ERR_clear_error();
 
     return rc;
@@ -568,18 +586,28 @@ ngx_certmate_cert_der(ngx_pool_t *pool, STACK_OF(X509) *chain, EVP_PKEY *key,
 
     cert->chain.len = size;
 
-    /* type-specific DER: SEC1 for ECDSA, PKCS#1 for RSA */
+    return ngx_certmate_key_encode(pool, key, &cert->key);
+}
+
+
+/* type-specific DER: SEC1 for ECDSA, PKCS#1 for RSA */
+
+ngx_int_t
+ngx_certmate_key_encode(ngx_pool_t *pool, EVP_PKEY *key, ngx_str_t *der)
+{
+    int      len;
+    u_char  *p;
 
     len = i2d_PrivateKey(key, NULL);
 
-    cert->key.data = len > 0 ? ngx_pnalloc(pool, len) : NULL;
-    if (cert->key.data == NULL) {
+    der->data = len > 0 ? ngx_pnalloc(pool, len) : NULL;
+    if (der->data == NULL) {
         return NGX_ERROR;
     }
 
-    p = cert->key.data;
+    p = der->data;
     (void) i2d_PrivateKey(key, &p);
-    cert->key.len = len;
+    der->len = len;
 
     return NGX_OK;
 }
@@ -667,7 +695,7 @@ ngx_certmate_cert_x509(ngx_str_t *der, ngx_log_t *log)
  */
 
 EVP_PKEY *
-ngx_certmate_cert_key(ngx_certmate_cert_t *cert, ngx_log_t *log)
+ngx_certmate_key_decode(ngx_uint_t type, ngx_str_t *der, ngx_log_t *log)
 {
     RSA           *rsa;
     EC_KEY        *ec;
@@ -679,10 +707,10 @@ ngx_certmate_cert_key(ngx_certmate_cert_t *cert, ngx_log_t *log)
         return NULL;
     }
 
-    p = cert->key.data;
+    p = der->data;
 
-    if (ngx_certmate_key_class(cert->key_type) == NGX_CERTMATE_CLASS_EC) {
-        ec = d2i_ECPrivateKey(NULL, &p, cert->key.len);
+    if (ngx_certmate_key_class(type) == NGX_CERTMATE_CLASS_EC) {
+        ec = d2i_ECPrivateKey(NULL, &p, der->len);
 
         if (ec && EVP_PKEY_assign_EC_KEY(key, ec) == 1) {
             return key;
@@ -691,7 +719,7 @@ ngx_certmate_cert_key(ngx_certmate_cert_t *cert, ngx_log_t *log)
         EC_KEY_free(ec);
 
     } else {
-        rsa = d2i_RSAPrivateKey(NULL, &p, cert->key.len);
+        rsa = d2i_RSAPrivateKey(NULL, &p, der->len);
 
         if (rsa && EVP_PKEY_assign_RSA(key, rsa) == 1) {
             return key;
@@ -700,11 +728,133 @@ ngx_certmate_cert_key(ngx_certmate_cert_t *cert, ngx_log_t *log)
         RSA_free(rsa);
     }
 
-    ngx_ssl_error(NGX_LOG_ALERT, log, 0,
-                  "certmate cannot decode a stored key");
+    ngx_ssl_error(NGX_LOG_ALERT, log, 0, "certmate cannot decode a stored key");
     EVP_PKEY_free(key);
 
     return NULL;
+}
+
+
+/* helper process only: RSA keys take up to seconds */
+
+EVP_PKEY *
+ngx_certmate_key_generate(ngx_uint_t type, ngx_log_t *log)
+{
+    EVP_PKEY  *key;
+
+    switch (type) {
+
+    case NGX_CERTMATE_KEY_EC_P256:
+        key = EVP_EC_gen("P-256");
+        break;
+
+    case NGX_CERTMATE_KEY_EC_P384:
+        key = EVP_EC_gen("P-384");
+        break;
+
+    case NGX_CERTMATE_KEY_RSA_2048:
+        key = EVP_RSA_gen(2048);
+        break;
+
+    case NGX_CERTMATE_KEY_RSA_3072:
+        key = EVP_RSA_gen(3072);
+        break;
+
+    default: /* NGX_CERTMATE_KEY_RSA_4096 */
+        key = EVP_RSA_gen(4096);
+        break;
+    }
+
+    if (key == NULL) {
+        ngx_ssl_error(NGX_LOG_CRIT, log, 0, "certmate key generation failed");
+    }
+
+    return key;
+}
+
+
+/* a PKCS#10 request in DER for DNS names, signed by the key */
+
+ngx_int_t
+ngx_certmate_csr(ngx_pool_t *pool, EVP_PKEY *key, ngx_str_t *names,
+    ngx_uint_t n, ngx_str_t *der)
+{
+    int                  len;
+    u_char              *p;
+    X509_REQ            *req;
+    ngx_int_t            rc;
+    ngx_uint_t           i;
+    GENERAL_NAME        *gn;
+    GENERAL_NAMES       *gens;
+    ASN1_IA5STRING      *ia5;
+    STACK_OF(X509_EXTENSION)  *exts;
+
+    rc = NGX_ERROR;
+    exts = NULL;
+
+    req = X509_REQ_new();
+    gens = GENERAL_NAMES_new();
+
+    if (req == NULL || gens == NULL) {
+        goto done;
+    }
+
+    for (i = 0; i < n; i++) {
+        gn = GENERAL_NAME_new();
+        ia5 = ASN1_IA5STRING_new();
+
+        if (gn == NULL || ia5 == NULL
+            || ASN1_STRING_set(ia5, names[i].data, names[i].len) != 1)
+        {
+            GENERAL_NAME_free(gn);
+            ASN1_IA5STRING_free(ia5);
+            goto done;
+        }
+
+        GENERAL_NAME_set0_value(gn, GEN_DNS, ia5);
+
+        if (sk_GENERAL_NAME_push(gens, gn) == 0) {
+            GENERAL_NAME_free(gn);
+            goto done;
+        }
+    }
+
+    exts = sk_X509_EXTENSION_new_null();
+
+    if (exts == NULL
+        || X509V3_add1_i2d(&exts, NID_subject_alt_name, gens, 0, 0) != 1
+        || X509_REQ_add_extensions(req, exts) != 1
+        || X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req), "CN",
+                                      MBSTRING_ASC, names[0].data,
+                                      names[0].len, -1, 0)
+           != 1
+        || X509_REQ_set_pubkey(req, key) != 1
+        || X509_REQ_sign(req, key, EVP_sha256()) <= 0)
+    {
+        goto done;
+    }
+
+    len = i2d_X509_REQ(req, NULL);
+
+    der->data = len > 0 ? ngx_pnalloc(pool, len) : NULL;
+    if (der->data == NULL) {
+        goto done;
+    }
+
+    p = der->data;
+    (void) i2d_X509_REQ(req, &p);
+    der->len = len;
+
+    rc = NGX_OK;
+
+done:
+
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    GENERAL_NAMES_free(gens);
+    X509_REQ_free(req);
+    ERR_clear_error();
+
+    return rc;
 }
 
 
@@ -894,6 +1044,34 @@ ngx_certmate_cert_has_name(ngx_certmate_cert_t *cert, ngx_str_t *name)
     }
 
     return 0;
+}
+
+
+ngx_int_t
+ngx_certmate_key_type_parse(ngx_str_t *name)
+{
+    ngx_uint_t  i;
+
+    for (i = 1; i < sizeof(ngx_certmate_key_types) / sizeof(ngx_str_t); i++) {
+        if (name->len == ngx_certmate_key_types[i].len
+            && ngx_strncmp(name->data, ngx_certmate_key_types[i].data,
+                           name->len)
+               == 0)
+        {
+            return i;
+        }
+    }
+
+    return NGX_ERROR;
+}
+
+
+/* a DNS name a certificate may have: a host name or "*." and one */
+
+ngx_int_t
+ngx_certmate_name_valid(ngx_str_t *name)
+{
+    return ngx_certmate_cert_valid_name(name->data, name->len);
 }
 
 

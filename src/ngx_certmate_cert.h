@@ -32,10 +32,22 @@ typedef struct {
 ngx_int_t ngx_certmate_cert_import(ngx_pool_t *pool, ngx_str_t *chain_pem,
     ngx_str_t *key_pem, ngx_certmate_cert_t *cert,
     ngx_certmate_problem_t *problem);
+ngx_int_t ngx_certmate_cert_build(ngx_pool_t *pool, ngx_str_t *chain_pem,
+    EVP_PKEY *key, ngx_uint_t source, ngx_certmate_cert_t *cert,
+    ngx_certmate_problem_t *problem);
 ngx_int_t ngx_certmate_cert_split(ngx_str_t *chain, ngx_str_t *ders,
     ngx_uint_t *n);
 X509 *ngx_certmate_cert_x509(ngx_str_t *der, ngx_log_t *log);
-EVP_PKEY *ngx_certmate_cert_key(ngx_certmate_cert_t *cert, ngx_log_t *log);
+
+ngx_int_t ngx_certmate_key_encode(ngx_pool_t *pool, EVP_PKEY *key,
+    ngx_str_t *der);
+EVP_PKEY *ngx_certmate_key_decode(ngx_uint_t type, ngx_str_t *der,
+    ngx_log_t *log);
+EVP_PKEY *ngx_certmate_key_generate(ngx_uint_t type, ngx_log_t *log);
+ngx_int_t ngx_certmate_key_type_parse(ngx_str_t *name);
+ngx_int_t ngx_certmate_csr(ngx_pool_t *pool, EVP_PKEY *key, ngx_str_t *names,
+    ngx_uint_t n, ngx_str_t *der);
+ngx_int_t ngx_certmate_name_valid(ngx_str_t *name);
 ngx_int_t ngx_certmate_cert_info(ngx_pool_t *pool, ngx_certmate_cert_t *cert,
     ngx_certmate_cert_info_t *info);
 ngx_uint_t ngx_certmate_cert_has_name(ngx_certmate_cert_t *cert,

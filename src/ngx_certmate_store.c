@@ -4,20 +4,27 @@
  *
  * Schema (one environment, named databases):
  *
- *   meta   "schema"      -> uint32, NGX_CERTMATE_STORE_SCHEMA
- *          "generation"  -> uint64, bumped by every write
- *   certs  id (16 bytes) -> ngx_certmate_store_rec_t, then its blobs in
- *                           the order of ngx_certmate_store_blobs(): the
- *                           chain DER (leaf first), the key DER (SEC1 for
- *                           ECDSA, PKCS#1 for RSA), the names (each ending
- *                           in '\0'), the profile name, and the leaf's
- *                           serial (hex), subject and issuer (RFC 2253)
- *   names  name          -> dups of ngx_certmate_store_ref_t, sorted so
- *                           that the newest certificate of each key class
- *                           comes first; names are lowercase, wildcards
- *                           stored as "*.example.com"
+ *   meta      "schema"      -> uint32, NGX_CERTMATE_STORE_SCHEMA
+ *             "generation"  -> uint64, bumped by every change that TLS
+ *                              sees
+ *   certs     id (16 bytes) -> a certificate record: the chain DER (leaf
+ *                              first), the key DER (SEC1 for ECDSA,
+ *                              PKCS#1 for RSA), the names (each ending
+ *                              in '\0'), the profile, and the leaf's
+ *                              serial (hex), subject and issuer
+ *   names     name          -> dups of ngx_certmate_store_ref_t, sorted
+ *                              so that the newest certificate of each key
+ *                              class comes first; names are lowercase,
+ *                              wildcards stored as "*.example.com"
+ *   acme      name          -> the ACME state of a name: the issuer, the
+ *                              order under way and its key, the last error
+ *   accounts  issuer name   -> an ACME account: directory, URL, key
+ *   tokens    token         -> the key authorization of an HTTP-01
+ *                              challenge under way
  *
- * A certificate's version is the generation that wrote it.
+ * Records are a fixed header, the lengths of the blobs that follow it
+ * (uint32 each) and the blobs.  A certificate's version is the
+ * generation that wrote it.
  */
 
 
@@ -30,7 +37,10 @@
 #define NGX_CERTMATE_STORE_DBS      8
 #define NGX_CERTMATE_STORE_READERS  510
 #define NGX_CERTMATE_STORE_RETRY    1
-#define NGX_CERTMATE_STORE_BLOBS    7
+
+#define NGX_CERTMATE_STORE_CERT_BLOBS     7
+#define NGX_CERTMATE_STORE_ACME_BLOBS     4
+#define NGX_CERTMATE_STORE_ACCOUNT_BLOBS  3
 
 
 typedef struct {
@@ -42,8 +52,23 @@ typedef struct {
     int64_t         not_before;
     int64_t         not_after;
     u_char          fingerprint[NGX_CERTMATE_FINGERPRINT_LEN];
-    uint32_t        len[NGX_CERTMATE_STORE_BLOBS];
-} ngx_certmate_store_rec_t;
+} ngx_certmate_store_cert_rec_t;
+
+
+typedef struct {
+    uint32_t        format;
+    uint32_t        failures;
+    int64_t         next;
+    int64_t         ari_check;
+    int64_t         last_attempt;
+    int64_t         last_success;
+    u_char          cert_id[NGX_CERTMATE_ID_LEN];
+} ngx_certmate_store_acme_rec_t;
+
+
+typedef struct {
+    uint32_t        format;
+} ngx_certmate_store_account_rec_t;
 
 
 typedef struct {
@@ -62,6 +87,9 @@ typedef struct {
     MDB_dbi         meta;
     MDB_dbi         certs;
     MDB_dbi         names;
+    MDB_dbi         acme;
+    MDB_dbi         accounts;
+    MDB_dbi         tokens;
 
     MDB_txn        *rtxn;           /* reset between uses */
     MDB_cursor     *names_cursor;
@@ -76,10 +104,24 @@ static ngx_int_t ngx_certmate_store_txn_begin(MDB_txn **txn,
     unsigned int flags, ngx_log_t *log);
 static ngx_int_t ngx_certmate_store_find_name(MDB_val *key,
     ngx_certmate_ref_t refs[NGX_CERTMATE_CLASSES], ngx_log_t *log);
-static ngx_int_t ngx_certmate_store_decode(MDB_val *data,
+static ngx_int_t ngx_certmate_store_cert_decode(MDB_val *data,
     ngx_certmate_cert_t *cert, ngx_log_t *log);
-static void ngx_certmate_store_blobs(ngx_certmate_cert_t *cert,
-    ngx_str_t *blobs[NGX_CERTMATE_STORE_BLOBS]);
+static void ngx_certmate_store_cert_blobs(ngx_certmate_cert_t *cert,
+    ngx_str_t **blobs);
+static ngx_int_t ngx_certmate_store_acme_decode(MDB_val *key, MDB_val *data,
+    ngx_certmate_acme_state_t *state, ngx_log_t *log);
+static void ngx_certmate_store_acme_blobs(ngx_certmate_acme_state_t *state,
+    ngx_str_t **blobs);
+static ngx_int_t ngx_certmate_store_write_begin(MDB_txn **txn,
+    ngx_log_t *log);
+static ngx_int_t ngx_certmate_store_write_end(MDB_txn *txn, ngx_int_t rc,
+    ngx_log_t *log);
+static ngx_int_t ngx_certmate_store_cert_write(MDB_txn *txn,
+    ngx_certmate_cert_t *cert, ngx_uint_t *replaced, ngx_log_t *log);
+static ngx_int_t ngx_certmate_store_cert_remove(MDB_txn *txn, u_char *id,
+    ngx_uint_t *found, ngx_log_t *log);
+static ngx_int_t ngx_certmate_store_acme_write(MDB_txn *txn,
+    ngx_certmate_acme_state_t *state, ngx_log_t *log);
 static ngx_int_t ngx_certmate_store_unlink(MDB_txn *txn, u_char *id,
     ngx_uint_t *found, ngx_log_t *log);
 static ngx_int_t ngx_certmate_store_link(MDB_txn *txn,
@@ -89,6 +131,11 @@ static void ngx_certmate_store_ref(ngx_certmate_store_ref_t *ref,
 static ngx_int_t ngx_certmate_store_bump(MDB_txn *txn, uint64_t *generation,
     ngx_log_t *log);
 static ngx_int_t ngx_certmate_store_commit(MDB_txn *txn, ngx_log_t *log);
+static ngx_int_t ngx_certmate_store_encode(MDB_txn *txn, MDB_dbi dbi,
+    MDB_val *key, void *head, size_t size, ngx_str_t **blobs, ngx_uint_t n,
+    ngx_log_t *log);
+static ngx_int_t ngx_certmate_store_decode(MDB_val *data, void *head,
+    size_t size, ngx_str_t **blobs, ngx_uint_t n);
 static ngx_int_t ngx_certmate_store_error(int rc, const char *call,
     ngx_log_t *log);
 
@@ -201,6 +248,18 @@ ngx_certmate_store_setup(ngx_log_t *log)
 
     if (rc == MDB_SUCCESS) {
         rc = mdb_dbi_open(txn, "names", MDB_CREATE|MDB_DUPSORT, &st->names);
+    }
+
+    if (rc == MDB_SUCCESS) {
+        rc = mdb_dbi_open(txn, "acme", MDB_CREATE, &st->acme);
+    }
+
+    if (rc == MDB_SUCCESS) {
+        rc = mdb_dbi_open(txn, "accounts", MDB_CREATE, &st->accounts);
+    }
+
+    if (rc == MDB_SUCCESS) {
+        rc = mdb_dbi_open(txn, "tokens", MDB_CREATE, &st->tokens);
     }
 
     if (rc != MDB_SUCCESS) {
@@ -578,7 +637,7 @@ ngx_certmate_store_get(u_char *id, ngx_certmate_cert_t *cert, ngx_log_t *log)
 
     ngx_memcpy(cert->id, id, NGX_CERTMATE_ID_LEN);
 
-    return ngx_certmate_store_decode(&data, cert, log);
+    return ngx_certmate_store_cert_decode(&data, cert, log);
 }
 
 
@@ -627,27 +686,31 @@ ngx_certmate_store_next(u_char *after, ngx_certmate_cert_t *cert,
 
     ngx_memcpy(cert->id, key.mv_data, NGX_CERTMATE_ID_LEN);
 
-    return ngx_certmate_store_decode(&data, cert, log);
+    return ngx_certmate_store_cert_decode(&data, cert, log);
 }
 
 
 static ngx_int_t
-ngx_certmate_store_decode(MDB_val *data, ngx_certmate_cert_t *cert,
+ngx_certmate_store_cert_decode(MDB_val *data, ngx_certmate_cert_t *cert,
     ngx_log_t *log)
 {
-    u_char                    *p, *last;
-    ngx_str_t                 *blobs[NGX_CERTMATE_STORE_BLOBS];
-    ngx_uint_t                 i;
-    ngx_certmate_store_rec_t   rec;
+    ngx_str_t                      *blobs[NGX_CERTMATE_STORE_CERT_BLOBS];
+    ngx_certmate_store_cert_rec_t   rec;
 
-    if (data->mv_size < sizeof(ngx_certmate_store_rec_t)) {
-        goto damaged;
-    }
+    ngx_certmate_store_cert_blobs(cert, blobs);
 
-    ngx_memcpy(&rec, data->mv_data, sizeof(ngx_certmate_store_rec_t));
-
-    if (rec.format != NGX_CERTMATE_STORE_FORMAT) {
-        goto damaged;
+    if (ngx_certmate_store_decode(data, &rec, sizeof(rec), blobs,
+                                  NGX_CERTMATE_STORE_CERT_BLOBS)
+        != NGX_OK
+        || rec.format != NGX_CERTMATE_STORE_FORMAT
+        || cert->chain.len == 0
+        || cert->key.len == 0
+        || cert->names.len == 0
+        || cert->names.data[cert->names.len - 1] != '\0')
+    {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "certmate store has a damaged certificate record");
+        return NGX_ERROR;
     }
 
     cert->version = rec.version;
@@ -658,45 +721,12 @@ ngx_certmate_store_decode(MDB_val *data, ngx_certmate_cert_t *cert,
     ngx_memcpy(cert->fingerprint, rec.fingerprint,
                NGX_CERTMATE_FINGERPRINT_LEN);
 
-    p = (u_char *) data->mv_data + sizeof(ngx_certmate_store_rec_t);
-    last = (u_char *) data->mv_data + data->mv_size;
-
-    ngx_certmate_store_blobs(cert, blobs);
-
-    for (i = 0; i < NGX_CERTMATE_STORE_BLOBS; i++) {
-        if (rec.len[i] > (size_t) (last - p)) {
-            goto damaged;
-        }
-
-        blobs[i]->data = p;
-        blobs[i]->len = rec.len[i];
-        p += rec.len[i];
-    }
-
-    if (p != last
-        || cert->chain.len == 0
-        || cert->key.len == 0
-        || cert->names.len == 0
-        || cert->names.data[cert->names.len - 1] != '\0')
-    {
-        goto damaged;
-    }
-
     return NGX_OK;
-
-damaged:
-
-    ngx_log_error(NGX_LOG_ALERT, log, 0,
-                  "certmate store has a damaged certificate record");
-    return NGX_ERROR;
 }
 
 
-/* the variable parts of a certificate record, in their stored order */
-
 static void
-ngx_certmate_store_blobs(ngx_certmate_cert_t *cert,
-    ngx_str_t *blobs[NGX_CERTMATE_STORE_BLOBS])
+ngx_certmate_store_cert_blobs(ngx_certmate_cert_t *cert, ngx_str_t **blobs)
 {
     blobs[0] = &cert->chain;
     blobs[1] = &cert->key;
@@ -763,40 +793,414 @@ ngx_certmate_store_status(ngx_certmate_store_status_t *status,
 
 
 ngx_int_t
+ngx_certmate_store_acme_get(ngx_str_t *name, ngx_certmate_acme_state_t *state,
+    ngx_log_t *log)
+{
+    int      rc;
+    MDB_val  key, data;
+
+    key.mv_data = name->data;
+    key.mv_size = name->len;
+
+    rc = mdb_get(ngx_certmate_store.rtxn, ngx_certmate_store.acme, &key,
+                 &data);
+
+    if (rc == MDB_NOTFOUND) {
+        return NGX_DECLINED;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        return ngx_certmate_store_error(rc, "mdb_get()", log);
+    }
+
+    return ngx_certmate_store_acme_decode(&key, &data, state, log);
+}
+
+
+/* the state of the next name after "after", or of the first one */
+
+ngx_int_t
+ngx_certmate_store_acme_next(ngx_str_t *after,
+    ngx_certmate_acme_state_t *state, ngx_log_t *log)
+{
+    int          rc;
+    MDB_val      key, data;
+    ngx_int_t    ret;
+    MDB_cursor  *cursor;
+
+    rc = mdb_cursor_open(ngx_certmate_store.rtxn, ngx_certmate_store.acme,
+                         &cursor);
+    if (rc != MDB_SUCCESS) {
+        return ngx_certmate_store_error(rc, "mdb_cursor_open()", log);
+    }
+
+    if (after == NULL) {
+        rc = mdb_cursor_get(cursor, &key, &data, MDB_FIRST);
+
+    } else {
+        key.mv_data = after->data;
+        key.mv_size = after->len;
+
+        rc = mdb_cursor_get(cursor, &key, &data, MDB_SET_RANGE);
+
+        if (rc == MDB_SUCCESS
+            && key.mv_size == after->len
+            && ngx_memcmp(key.mv_data, after->data, after->len) == 0)
+        {
+            rc = mdb_cursor_get(cursor, &key, &data, MDB_NEXT);
+        }
+    }
+
+    if (rc == MDB_NOTFOUND) {
+        ret = NGX_DECLINED;
+
+    } else if (rc != MDB_SUCCESS) {
+        ret = ngx_certmate_store_error(rc, "mdb_cursor_get()", log);
+
+    } else {
+        ret = ngx_certmate_store_acme_decode(&key, &data, state, log);
+    }
+
+    mdb_cursor_close(cursor);
+
+    return ret;
+}
+
+
+static ngx_int_t
+ngx_certmate_store_acme_decode(MDB_val *key, MDB_val *data,
+    ngx_certmate_acme_state_t *state, ngx_log_t *log)
+{
+    ngx_str_t                      *blobs[NGX_CERTMATE_STORE_ACME_BLOBS];
+    ngx_certmate_store_acme_rec_t   rec;
+
+    ngx_certmate_store_acme_blobs(state, blobs);
+
+    if (ngx_certmate_store_decode(data, &rec, sizeof(rec), blobs,
+                                  NGX_CERTMATE_STORE_ACME_BLOBS)
+        != NGX_OK
+        || rec.format != NGX_CERTMATE_STORE_FORMAT)
+    {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "certmate store has a damaged ACME record");
+        return NGX_ERROR;
+    }
+
+    state->name.data = key->mv_data;
+    state->name.len = key->mv_size;
+    state->next = rec.next;
+    state->ari_check = rec.ari_check;
+    state->last_attempt = rec.last_attempt;
+    state->last_success = rec.last_success;
+    state->failures = rec.failures;
+    ngx_memcpy(state->cert_id, rec.cert_id, NGX_CERTMATE_ID_LEN);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_certmate_store_acme_blobs(ngx_certmate_acme_state_t *state,
+    ngx_str_t **blobs)
+{
+    blobs[0] = &state->issuer;
+    blobs[1] = &state->order;
+    blobs[2] = &state->order_key;
+    blobs[3] = &state->error;
+}
+
+
+ngx_int_t
+ngx_certmate_store_account_get(ngx_str_t *issuer,
+    ngx_certmate_acme_account_t *account, ngx_log_t *log)
+{
+    int                               rc;
+    MDB_val                           key, data;
+    ngx_str_t                        *blobs[NGX_CERTMATE_STORE_ACCOUNT_BLOBS];
+    ngx_certmate_store_account_rec_t  rec;
+
+    key.mv_data = issuer->data;
+    key.mv_size = issuer->len;
+
+    rc = mdb_get(ngx_certmate_store.rtxn, ngx_certmate_store.accounts, &key,
+                 &data);
+
+    if (rc == MDB_NOTFOUND) {
+        return NGX_DECLINED;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        return ngx_certmate_store_error(rc, "mdb_get()", log);
+    }
+
+    blobs[0] = &account->directory;
+    blobs[1] = &account->url;
+    blobs[2] = &account->key;
+
+    if (ngx_certmate_store_decode(&data, &rec, sizeof(rec), blobs,
+                                  NGX_CERTMATE_STORE_ACCOUNT_BLOBS)
+        != NGX_OK
+        || rec.format != NGX_CERTMATE_STORE_FORMAT)
+    {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "certmate store has a damaged ACME account record");
+        return NGX_ERROR;
+    }
+
+    account->issuer = *issuer;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_certmate_store_token_get(ngx_str_t *token, ngx_str_t *keyauth,
+    ngx_log_t *log)
+{
+    int      rc;
+    MDB_val  key, data;
+
+    key.mv_data = token->data;
+    key.mv_size = token->len;
+
+    rc = mdb_get(ngx_certmate_store.rtxn, ngx_certmate_store.tokens, &key,
+                 &data);
+
+    if (rc == MDB_NOTFOUND) {
+        return NGX_DECLINED;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        return ngx_certmate_store_error(rc, "mdb_get()", log);
+    }
+
+    keyauth->data = data.mv_data;
+    keyauth->len = data.mv_size;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
 ngx_certmate_store_put(ngx_certmate_cert_t *cert, ngx_uint_t *replaced,
     ngx_log_t *log)
 {
-    int                        rc;
-    u_char                    *p;
-    MDB_txn                   *txn;
-    MDB_val                    key, data;
-    uint64_t                   generation;
-    ngx_int_t                  ret;
-    ngx_str_t                 *blobs[NGX_CERTMATE_STORE_BLOBS];
-    ngx_uint_t                 i;
-    ngx_certmate_store_rec_t   rec;
+    MDB_txn  *txn;
 
+    if (ngx_certmate_store_write_begin(&txn, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_certmate_store_write_end(txn,
+                     ngx_certmate_store_cert_write(txn, cert, replaced, log),
+                     log);
+}
+
+
+ngx_int_t
+ngx_certmate_store_delete(u_char *id, ngx_log_t *log)
+{
+    MDB_txn     *txn;
+    ngx_int_t    rc;
+    ngx_uint_t   found;
+
+    if (ngx_certmate_store_write_begin(&txn, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_certmate_store_cert_remove(txn, id, &found, log);
+
+    if (rc == NGX_OK && !found) {
+        rc = NGX_DECLINED;
+    }
+
+    return ngx_certmate_store_write_end(txn, rc, log);
+}
+
+
+ngx_int_t
+ngx_certmate_store_acme_put(ngx_certmate_acme_state_t *state, ngx_log_t *log)
+{
+    MDB_txn  *txn;
+
+    if (ngx_certmate_store_write_begin(&txn, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_certmate_store_write_end(txn,
+                             ngx_certmate_store_acme_write(txn, state, log),
+                             log);
+}
+
+
+/*
+ * An ACME certificate arrived: it is stored, the one it replaces
+ * removed and the name's state updated, all at once
+ */
+
+ngx_int_t
+ngx_certmate_store_acme_issued(ngx_certmate_acme_state_t *state,
+    ngx_certmate_cert_t *cert, u_char *old, ngx_log_t *log)
+{
+    MDB_txn     *txn;
+    ngx_int_t    rc;
+    ngx_uint_t   found;
+
+    if (ngx_certmate_store_write_begin(&txn, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_certmate_store_cert_write(txn, cert, &found, log);
+
+    if (rc == NGX_OK
+        && old
+        && ngx_memcmp(old, cert->id, NGX_CERTMATE_ID_LEN) != 0)
+    {
+        rc = ngx_certmate_store_cert_remove(txn, old, &found, log);
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_certmate_store_acme_write(txn, state, log);
+    }
+
+    return ngx_certmate_store_write_end(txn, rc, log);
+}
+
+
+ngx_int_t
+ngx_certmate_store_account_put(ngx_certmate_acme_account_t *account,
+    ngx_log_t *log)
+{
+    MDB_txn                           *txn;
+    MDB_val                            key;
+    ngx_str_t                         *blobs[NGX_CERTMATE_STORE_ACCOUNT_BLOBS];
+    ngx_certmate_store_account_rec_t   rec;
+
+    if (ngx_certmate_store_write_begin(&txn, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rec.format = NGX_CERTMATE_STORE_FORMAT;
+
+    blobs[0] = &account->directory;
+    blobs[1] = &account->url;
+    blobs[2] = &account->key;
+
+    key.mv_data = account->issuer.data;
+    key.mv_size = account->issuer.len;
+
+    return ngx_certmate_store_write_end(txn,
+                 ngx_certmate_store_encode(txn, ngx_certmate_store.accounts,
+                                           &key, &rec, sizeof(rec), blobs,
+                                           NGX_CERTMATE_STORE_ACCOUNT_BLOBS,
+                                           log),
+                 log);
+}
+
+
+ngx_int_t
+ngx_certmate_store_token_put(ngx_str_t *token, ngx_str_t *keyauth,
+    ngx_log_t *log)
+{
+    int       rc;
+    MDB_txn  *txn;
+    MDB_val   key, data;
+
+    if (ngx_certmate_store_write_begin(&txn, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    key.mv_data = token->data;
+    key.mv_size = token->len;
+    data.mv_data = keyauth->data;
+    data.mv_size = keyauth->len;
+
+    rc = mdb_put(txn, ngx_certmate_store.tokens, &key, &data, 0);
+    if (rc != MDB_SUCCESS) {
+        return ngx_certmate_store_write_end(txn,
+                             ngx_certmate_store_error(rc, "mdb_put()", log),
+                             log);
+    }
+
+    return ngx_certmate_store_write_end(txn, NGX_OK, log);
+}
+
+
+ngx_int_t
+ngx_certmate_store_token_delete(ngx_str_t *token, ngx_log_t *log)
+{
+    int       rc;
+    MDB_txn  *txn;
+    MDB_val   key;
+
+    if (ngx_certmate_store_write_begin(&txn, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    key.mv_data = token->data;
+    key.mv_size = token->len;
+
+    rc = mdb_del(txn, ngx_certmate_store.tokens, &key, NULL);
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
+        return ngx_certmate_store_write_end(txn,
+                             ngx_certmate_store_error(rc, "mdb_del()", log),
+                             log);
+    }
+
+    return ngx_certmate_store_write_end(txn, NGX_OK, log);
+}
+
+
+static ngx_int_t
+ngx_certmate_store_write_begin(MDB_txn **txn, ngx_log_t *log)
+{
     if (ngx_certmate_store_open(log) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    if (ngx_certmate_store_txn_begin(&txn, 0, log) != NGX_OK) {
-        return NGX_ERROR;
+    *txn = NULL;
+
+    return ngx_certmate_store_txn_begin(txn, 0, log);
+}
+
+
+/* commits what went well, aborts what did not */
+
+static ngx_int_t
+ngx_certmate_store_write_end(MDB_txn *txn, ngx_int_t rc, ngx_log_t *log)
+{
+    if (rc != NGX_OK) {
+        mdb_txn_abort(txn);
+        return rc;
     }
 
-    ret = ngx_certmate_store_bump(txn, &generation, log);
-    if (ret != NGX_OK) {
-        goto failed;
+    return ngx_certmate_store_commit(txn, log);
+}
+
+
+static ngx_int_t
+ngx_certmate_store_cert_write(MDB_txn *txn, ngx_certmate_cert_t *cert,
+    ngx_uint_t *replaced, ngx_log_t *log)
+{
+    MDB_val                         key;
+    uint64_t                        generation;
+    ngx_int_t                       rc;
+    ngx_str_t                      *blobs[NGX_CERTMATE_STORE_CERT_BLOBS];
+    ngx_certmate_store_cert_rec_t   rec;
+
+    rc = ngx_certmate_store_bump(txn, &generation, log);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
-    ret = ngx_certmate_store_unlink(txn, cert->id, replaced, log);
-    if (ret != NGX_OK) {
-        goto failed;
+    rc = ngx_certmate_store_unlink(txn, cert->id, replaced, log);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     cert->version = generation;
 
-    ngx_memzero(&rec, sizeof(ngx_certmate_store_rec_t));
+    ngx_memzero(&rec, sizeof(rec));
 
     rec.format = NGX_CERTMATE_STORE_FORMAT;
     rec.key_type = (uint8_t) cert->key_type;
@@ -807,69 +1211,35 @@ ngx_certmate_store_put(ngx_certmate_cert_t *cert, ngx_uint_t *replaced,
     ngx_memcpy(rec.fingerprint, cert->fingerprint,
                NGX_CERTMATE_FINGERPRINT_LEN);
 
+    ngx_certmate_store_cert_blobs(cert, blobs);
+
     key.mv_data = cert->id;
     key.mv_size = NGX_CERTMATE_ID_LEN;
-    data.mv_size = sizeof(ngx_certmate_store_rec_t);
 
-    ngx_certmate_store_blobs(cert, blobs);
-
-    for (i = 0; i < NGX_CERTMATE_STORE_BLOBS; i++) {
-        rec.len[i] = blobs[i]->len;
-        data.mv_size += blobs[i]->len;
+    rc = ngx_certmate_store_encode(txn, ngx_certmate_store.certs, &key, &rec,
+                                   sizeof(rec), blobs,
+                                   NGX_CERTMATE_STORE_CERT_BLOBS, log);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
-    rc = mdb_put(txn, ngx_certmate_store.certs, &key, &data, MDB_RESERVE);
-    if (rc != MDB_SUCCESS) {
-        ret = ngx_certmate_store_error(rc, "mdb_put()", log);
-        goto failed;
-    }
-
-    p = ngx_cpymem(data.mv_data, &rec, sizeof(ngx_certmate_store_rec_t));
-
-    for (i = 0; i < NGX_CERTMATE_STORE_BLOBS; i++) {
-        p = ngx_cpymem(p, blobs[i]->data, blobs[i]->len);
-    }
-
-    ret = ngx_certmate_store_link(txn, cert, log);
-    if (ret != NGX_OK) {
-        goto failed;
-    }
-
-    return ngx_certmate_store_commit(txn, log);
-
-failed:
-
-    mdb_txn_abort(txn);
-    return ret;
+    return ngx_certmate_store_link(txn, cert, log);
 }
 
 
-ngx_int_t
-ngx_certmate_store_delete(u_char *id, ngx_log_t *log)
+static ngx_int_t
+ngx_certmate_store_cert_remove(MDB_txn *txn, u_char *id, ngx_uint_t *found,
+    ngx_log_t *log)
 {
-    int         rc;
-    MDB_txn    *txn;
-    MDB_val     key;
-    uint64_t    generation;
-    ngx_int_t   ret;
-    ngx_uint_t  found;
+    int        rc;
+    MDB_val    key;
+    uint64_t   generation;
+    ngx_int_t  ret;
 
-    if (ngx_certmate_store_open(log) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    ret = ngx_certmate_store_unlink(txn, id, found, log);
 
-    if (ngx_certmate_store_txn_begin(&txn, 0, log) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    ret = ngx_certmate_store_unlink(txn, id, &found, log);
-    if (ret != NGX_OK) {
-        goto failed;
-    }
-
-    if (!found) {
-        mdb_txn_abort(txn);
-        return NGX_DECLINED;
+    if (ret != NGX_OK || !*found) {
+        return ret;
     }
 
     key.mv_data = id;
@@ -877,21 +1247,39 @@ ngx_certmate_store_delete(u_char *id, ngx_log_t *log)
 
     rc = mdb_del(txn, ngx_certmate_store.certs, &key, NULL);
     if (rc != MDB_SUCCESS) {
-        ret = ngx_certmate_store_error(rc, "mdb_del()", log);
-        goto failed;
+        return ngx_certmate_store_error(rc, "mdb_del()", log);
     }
 
-    ret = ngx_certmate_store_bump(txn, &generation, log);
-    if (ret != NGX_OK) {
-        goto failed;
-    }
+    return ngx_certmate_store_bump(txn, &generation, log);
+}
 
-    return ngx_certmate_store_commit(txn, log);
 
-failed:
+static ngx_int_t
+ngx_certmate_store_acme_write(MDB_txn *txn, ngx_certmate_acme_state_t *state,
+    ngx_log_t *log)
+{
+    MDB_val                         key;
+    ngx_str_t                      *blobs[NGX_CERTMATE_STORE_ACME_BLOBS];
+    ngx_certmate_store_acme_rec_t   rec;
 
-    mdb_txn_abort(txn);
-    return ret;
+    ngx_memzero(&rec, sizeof(rec));
+
+    rec.format = NGX_CERTMATE_STORE_FORMAT;
+    rec.failures = (uint32_t) state->failures;
+    rec.next = state->next;
+    rec.ari_check = state->ari_check;
+    rec.last_attempt = state->last_attempt;
+    rec.last_success = state->last_success;
+    ngx_memcpy(rec.cert_id, state->cert_id, NGX_CERTMATE_ID_LEN);
+
+    ngx_certmate_store_acme_blobs(state, blobs);
+
+    key.mv_data = state->name.data;
+    key.mv_size = state->name.len;
+
+    return ngx_certmate_store_encode(txn, ngx_certmate_store.acme, &key, &rec,
+                                     sizeof(rec), blobs,
+                                     NGX_CERTMATE_STORE_ACME_BLOBS, log);
 }
 
 
@@ -922,7 +1310,7 @@ ngx_certmate_store_unlink(MDB_txn *txn, u_char *id, ngx_uint_t *found,
         return ngx_certmate_store_error(rc, "mdb_get()", log);
     }
 
-    if (ngx_certmate_store_decode(&data, &old, log) != NGX_OK) {
+    if (ngx_certmate_store_cert_decode(&data, &old, log) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -1052,7 +1440,79 @@ ngx_certmate_store_commit(MDB_txn *txn, ngx_log_t *log)
 }
 
 
-/* helper process: frees the reader slots of processes that died */
+static ngx_int_t
+ngx_certmate_store_encode(MDB_txn *txn, MDB_dbi dbi, MDB_val *key,
+    void *head, size_t size, ngx_str_t **blobs, ngx_uint_t n, ngx_log_t *log)
+{
+    int         rc;
+    u_char     *p;
+    MDB_val     data;
+    uint32_t    len;
+    ngx_uint_t  i;
+
+    data.mv_size = size + n * sizeof(uint32_t);
+
+    for (i = 0; i < n; i++) {
+        data.mv_size += blobs[i]->len;
+    }
+
+    rc = mdb_put(txn, dbi, key, &data, MDB_RESERVE);
+    if (rc != MDB_SUCCESS) {
+        return ngx_certmate_store_error(rc, "mdb_put()", log);
+    }
+
+    p = ngx_cpymem(data.mv_data, head, size);
+
+    for (i = 0; i < n; i++) {
+        len = (uint32_t) blobs[i]->len;
+        p = ngx_cpymem(p, &len, sizeof(uint32_t));
+    }
+
+    for (i = 0; i < n; i++) {
+        p = ngx_cpymem(p, blobs[i]->data, blobs[i]->len);
+    }
+
+    return NGX_OK;
+}
+
+
+/* the blobs point into the store's memory: valid inside the transaction */
+
+static ngx_int_t
+ngx_certmate_store_decode(MDB_val *data, void *head, size_t size,
+    ngx_str_t **blobs, ngx_uint_t n)
+{
+    u_char      *p, *last;
+    uint32_t     len;
+    ngx_uint_t   i;
+
+    if (data->mv_size < size + n * sizeof(uint32_t)) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(head, data->mv_data, size);
+
+    last = (u_char *) data->mv_data + data->mv_size;
+    p = (u_char *) data->mv_data + size + n * sizeof(uint32_t);
+
+    for (i = 0; i < n; i++) {
+        ngx_memcpy(&len, (u_char *) data->mv_data + size
+                         + i * sizeof(uint32_t), sizeof(uint32_t));
+
+        if (len > (size_t) (last - p)) {
+            return NGX_ERROR;
+        }
+
+        blobs[i]->data = p;
+        blobs[i]->len = len;
+        p += len;
+    }
+
+    return p == last ? NGX_OK : NGX_ERROR;
+}
+
+
+/* helper process only: frees the reader slots of processes that died */
 
 void
 ngx_certmate_store_check_readers(ngx_log_t *log)

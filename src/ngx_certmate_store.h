@@ -29,6 +29,33 @@ typedef struct {
 } ngx_certmate_store_status_t;
 
 
+/* what the helper knows of a name that certmate_acme keeps */
+
+typedef struct {
+    ngx_str_t   name;
+    ngx_str_t   issuer;
+    time_t      next;           /* when to order: renewal, or a retry */
+    time_t      ari_check;      /* when to ask for renewalInfo again */
+    time_t      last_attempt;
+    time_t      last_success;
+    ngx_uint_t  failures;       /* since the last success */
+    u_char      cert_id[NGX_CERTMATE_ID_LEN];   /* zeros: none yet */
+    ngx_str_t   order;          /* URL of an order under way */
+    ngx_str_t   order_key;      /* the key for that order's CSR, DER */
+    ngx_str_t   error;          /* of the last failure */
+} ngx_certmate_acme_state_t;
+
+
+/* an ACME account */
+
+typedef struct {
+    ngx_str_t   issuer;
+    ngx_str_t   directory;
+    ngx_str_t   url;            /* the account URL, JWS "kid" */
+    ngx_str_t   key;            /* P-256, SEC1 DER */
+} ngx_certmate_acme_account_t;
+
+
 void ngx_certmate_store_init(ngx_str_t *path, size_t max_size);
 ngx_int_t ngx_certmate_store_open(ngx_log_t *log);
 void ngx_certmate_store_close(void);
@@ -43,10 +70,27 @@ ngx_int_t ngx_certmate_store_next(u_char *after, ngx_certmate_cert_t *cert,
     ngx_log_t *log);
 ngx_int_t ngx_certmate_store_status(ngx_certmate_store_status_t *st,
     ngx_log_t *log);
+ngx_int_t ngx_certmate_store_acme_get(ngx_str_t *name,
+    ngx_certmate_acme_state_t *state, ngx_log_t *log);
+ngx_int_t ngx_certmate_store_acme_next(ngx_str_t *after,
+    ngx_certmate_acme_state_t *state, ngx_log_t *log);
+ngx_int_t ngx_certmate_store_account_get(ngx_str_t *issuer,
+    ngx_certmate_acme_account_t *account, ngx_log_t *log);
+ngx_int_t ngx_certmate_store_token_get(ngx_str_t *token, ngx_str_t *keyauth,
+    ngx_log_t *log);
 
 ngx_int_t ngx_certmate_store_put(ngx_certmate_cert_t *cert,
     ngx_uint_t *replaced, ngx_log_t *log);
 ngx_int_t ngx_certmate_store_delete(u_char *id, ngx_log_t *log);
+ngx_int_t ngx_certmate_store_acme_put(ngx_certmate_acme_state_t *state,
+    ngx_log_t *log);
+ngx_int_t ngx_certmate_store_acme_issued(ngx_certmate_acme_state_t *state,
+    ngx_certmate_cert_t *cert, u_char *old, ngx_log_t *log);
+ngx_int_t ngx_certmate_store_account_put(ngx_certmate_acme_account_t *account,
+    ngx_log_t *log);
+ngx_int_t ngx_certmate_store_token_put(ngx_str_t *token, ngx_str_t *keyauth,
+    ngx_log_t *log);
+ngx_int_t ngx_certmate_store_token_delete(ngx_str_t *token, ngx_log_t *log);
 
 void ngx_certmate_store_check_readers(ngx_log_t *log);
 
