@@ -14,6 +14,7 @@
 #include "ngx_certmate_helper.h"
 #include "ngx_certmate_store.h"
 #include "ngx_http_certmate_admin.h"
+#include "ngx_http_certmate_challenge.h"
 #include "ngx_http_certmate_ssl.h"
 
 
@@ -199,6 +200,12 @@ ngx_http_certmate_init(ngx_conf_t *cf)
 
     if (cmmcf->store == NULL) {
         return NGX_OK;
+    }
+
+    if (cmmcf->acme_names.nelts
+        && ngx_http_certmate_challenge_init(cf) != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     return ngx_http_certmate_ssl_init(cf);
@@ -1054,7 +1061,10 @@ ngx_http_certmate_init_process(ngx_cycle_t *cycle)
         ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
                       "certmate has no helper process with "
                       "\"master_process off\": stale store readers "
-                      "are not cleared");
+                      "are not cleared%s",
+                      cmmcf->acme_names.nelts
+                      ? ", ACME certificates are not obtained or renewed"
+                      : "");
     }
 
     if (ngx_certmate_cache_init(cmmcf->cache_size, cycle->log) != NGX_OK) {

@@ -1094,6 +1094,82 @@ ngx_certmate_source_parse(ngx_str_t *name)
 }
 
 
+/* RFC 3339: 2030-01-31T12:00:00Z, fractions and offsets allowed */
+
+time_t
+ngx_certmate_time_parse(ngx_str_t *text)
+{
+    u_char     *p, *last;
+    time_t      t, offset;
+    struct tm   tm;
+
+    p = text->data;
+    last = p + text->len;
+
+    ngx_memzero(&tm, sizeof(struct tm));
+
+    if (text->len < sizeof("2030-01-31T12:00:00Z") - 1
+        || p[4] != '-' || p[7] != '-'
+        || (p[10] != 'T' && p[10] != 't' && p[10] != ' ')
+        || p[13] != ':' || p[16] != ':')
+    {
+        return NGX_ERROR;
+    }
+
+    tm.tm_year = ngx_atoi(p, 4) - 1900;
+    tm.tm_mon = ngx_atoi(p + 5, 2) - 1;
+    tm.tm_mday = ngx_atoi(p + 8, 2);
+    tm.tm_hour = ngx_atoi(p + 11, 2);
+    tm.tm_min = ngx_atoi(p + 14, 2);
+    tm.tm_sec = ngx_atoi(p + 17, 2);
+
+    if (tm.tm_year < 0 || tm.tm_mon < 0 || tm.tm_mon > 11
+        || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour < 0
+        || tm.tm_hour > 23 || tm.tm_min < 0 || tm.tm_min > 59
+        || tm.tm_sec < 0 || tm.tm_sec > 60)
+    {
+        return NGX_ERROR;
+    }
+
+    p += 19;
+
+    if (p < last && *p == '.') {
+        do {
+            p++;
+        } while (p < last && *p >= '0' && *p <= '9');
+    }
+
+    offset = 0;
+
+    if (last - p == 1 && (*p == 'Z' || *p == 'z')) {
+        /* UTC */
+
+    } else if (last - p == 6 && (*p == '+' || *p == '-') && p[3] == ':') {
+        if (ngx_atoi(p + 1, 2) == NGX_ERROR
+            || ngx_atoi(p + 4, 2) == NGX_ERROR)
+        {
+            return NGX_ERROR;
+        }
+
+        offset = ngx_atoi(p + 1, 2) * 3600 + ngx_atoi(p + 4, 2) * 60;
+
+        if (*p == '-') {
+            offset = -offset;
+        }
+
+    } else {
+        return NGX_ERROR;
+    }
+
+    t = timegm(&tm);
+    if (t == (time_t) -1) {
+        return NGX_ERROR;
+    }
+
+    return t - offset;
+}
+
+
 ngx_int_t
 ngx_certmate_id_parse(ngx_str_t *hex, u_char *id)
 {

@@ -57,6 +57,7 @@ ngx_int_t ngx_certmate_source_parse(ngx_str_t *name);
 void ngx_certmate_problem(ngx_pool_t *pool, ngx_certmate_problem_t *problem,
     const char *code, const char *fmt, ...);
 
+time_t ngx_certmate_time_parse(ngx_str_t *text);
 ngx_int_t ngx_certmate_id_parse(ngx_str_t *hex, u_char *id);
 u_char *ngx_certmate_id_hex(u_char *dst, u_char *id);
 

@@ -2,15 +2,17 @@
 /*
  * certmate: the helper process.  nginx calls the manager callback of
  * the store's path at the helper's start and then as often as the
- * callback asks; every tick's work is bounded.
+ * callback asks; every tick's work is bounded and nothing in it waits
+ * on the network.
  */
 
 
 #include "ngx_certmate_helper.h"
+#include "ngx_certmate_acme.h"
 #include "ngx_certmate_store.h"
 
 
-#define NGX_CERTMATE_HELPER_TICK  10000
+#define NGX_CERTMATE_HELPER_READERS  10
 
 
 /* helper process only */
@@ -18,7 +20,21 @@
 ngx_msec_t
 ngx_certmate_helper_manager(void *data)
 {
-    ngx_certmate_store_check_readers(ngx_cycle->log);
+    ngx_http_certmate_main_conf_t *cmmcf = data;
 
-    return NGX_CERTMATE_HELPER_TICK;
+    static time_t  readers;
+
+    time_t      now;
+    ngx_msec_t  wait;
+
+    now = ngx_time();
+
+    if (now >= readers) {
+        ngx_certmate_store_check_readers(ngx_cycle->log);
+        readers = now + NGX_CERTMATE_HELPER_READERS;
+    }
+
+    wait = ngx_certmate_acme_tick(cmmcf, ngx_cycle->log);
+
+    return ngx_min(wait, (ngx_msec_t) (readers - now) * 1000);
 }

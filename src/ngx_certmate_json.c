@@ -14,10 +14,13 @@ struct ngx_certmate_json_s {
 };
 
 
+static json_t *ngx_certmate_json_load(ngx_pool_t *pool, ngx_str_t *text);
+static ngx_int_t ngx_certmate_json_get(ngx_pool_t *pool, json_t *object,
+    const char *key, ngx_str_t *value);
 static json_t *ngx_certmate_json_pool(ngx_pool_t *pool, json_t *json);
 static void ngx_certmate_json_cleanup(void *data);
 static ngx_int_t ngx_certmate_json_dump(ngx_pool_t *pool, json_t *json,
-    ngx_str_t *out);
+    ngx_uint_t newline, ngx_str_t *out);
 static json_t *ngx_certmate_json_cert(ngx_certmate_cert_info_t *info);
 static json_t *ngx_certmate_json_str(ngx_str_t *s);
 static json_t *ngx_certmate_json_time(time_t t);
@@ -117,7 +120,7 @@ ngx_certmate_json_problem(ngx_pool_t *pool, ngx_certmate_problem_t *problem,
         return NGX_ERROR;
     }
 
-    return ngx_certmate_json_dump(pool, root, out);
+    return ngx_certmate_json_dump(pool, root, 1, out);
 }
 
 
@@ -132,7 +135,7 @@ ngx_certmate_json_certificate(ngx_pool_t *pool,
         return NGX_ERROR;
     }
 
-    return ngx_certmate_json_dump(pool, root, out);
+    return ngx_certmate_json_dump(pool, root, 1, out);
 }
 
 
@@ -162,7 +165,479 @@ ngx_certmate_json_health(ngx_pool_t *pool,
         return NGX_ERROR;
     }
 
-    return ngx_certmate_json_dump(pool, root, out);
+    return ngx_certmate_json_dump(pool, root, 1, out);
+}
+
+
+/* ACME: what a CA sends */
+
+ngx_int_t
+ngx_certmate_json_acme_directory(ngx_pool_t *pool, ngx_str_t *text,
+    ngx_certmate_acme_directory_t *dir)
+{
+    json_t  *root, *meta;
+
+    root = ngx_certmate_json_load(pool, text);
+    if (root == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(dir, sizeof(ngx_certmate_acme_directory_t));
+
+    if (ngx_certmate_json_get(pool, root, "newNonce", &dir->new_nonce)
+        != NGX_OK
+        || ngx_certmate_json_get(pool, root, "newAccount", &dir->new_account)
+           != NGX_OK
+        || ngx_certmate_json_get(pool, root, "newOrder", &dir->new_order)
+           != NGX_OK
+        || dir->new_nonce.len == 0
+        || dir->new_account.len == 0
+        || dir->new_order.len == 0
+        || ngx_certmate_json_get(pool, root, "renewalInfo", &dir->renewal_info)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    meta = json_object_get(root, "meta");
+
+    dir->eab_required = json_is_object(meta)
+                        && json_is_true(json_object_get(meta,
+                                            "externalAccountRequired"));
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_certmate_json_acme_order(ngx_pool_t *pool, ngx_str_t *text,
+    ngx_certmate_acme_order_msg_t *order)
+{
+    json_t      *root, *authzs, *authz, *error;
+    size_t       i;
+    ngx_str_t   *url;
+
+    root = ngx_certmate_json_load(pool, text);
+    if (root == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(order, sizeof(ngx_certmate_acme_order_msg_t));
+
+    if (ngx_certmate_json_get(pool, root, "status", &order->status) != NGX_OK
+        || order->status.len == 0
+        || ngx_certmate_json_get(pool, root, "finalize", &order->finalize)
+           != NGX_OK
+        || ngx_certmate_json_get(pool, root, "certificate",
+                                 &order->certificate)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    error = json_object_get(root, "error");
+
+    if (json_is_object(error)
+        && ngx_certmate_json_get(pool, error, "detail", &order->error)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    authzs = json_object_get(root, "authorizations");
+
+    if (!json_is_array(authzs)
+        || ngx_array_init(&order->authorizations, pool,
+                          json_array_size(authzs) + 1, sizeof(ngx_str_t))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    json_array_foreach(authzs, i, authz) {
+
+        if (!json_is_string(authz)) {
+            return NGX_ERROR;
+        }
+
+        url = ngx_array_push(&order->authorizations);
+        if (url == NULL) {
+            return NGX_ERROR;
+        }
+
+        url->len = json_string_length(authz);
+        url->data = ngx_pnalloc(pool, url->len + 1);
+        if (url->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(url->data, json_string_value(authz), url->len + 1);
+    }
+
+    return NGX_OK;
+}
+
+
+/* an authorization and its http-01 challenge */
+
+ngx_int_t
+ngx_certmate_json_acme_authz(ngx_pool_t *pool, ngx_str_t *text,
+    ngx_certmate_acme_authz_msg_t *authz)
+{
+    json_t      *root, *challenges, *challenge, *error;
+    size_t       i;
+    ngx_str_t    type;
+
+    root = ngx_certmate_json_load(pool, text);
+    if (root == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(authz, sizeof(ngx_certmate_acme_authz_msg_t));
+
+    if (ngx_certmate_json_get(pool, root, "status", &authz->status) != NGX_OK
+        || authz->status.len == 0)
+    {
+        return NGX_ERROR;
+    }
+
+    challenges = json_object_get(root, "challenges");
+
+    if (!json_is_array(challenges)) {
+        return NGX_ERROR;
+    }
+
+    json_array_foreach(challenges, i, challenge) {
+
+        if (!json_is_object(challenge)
+            || ngx_certmate_json_get(pool, challenge, "type", &type) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (type.len != sizeof("http-01") - 1
+            || ngx_strncmp(type.data, "http-01", type.len) != 0)
+        {
+            continue;
+        }
+
+        if (ngx_certmate_json_get(pool, challenge, "url", &authz->challenge)
+            != NGX_OK
+            || ngx_certmate_json_get(pool, challenge, "token", &authz->token)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        error = json_object_get(challenge, "error");
+
+        if (json_is_object(error)
+            && ngx_certmate_json_get(pool, error, "detail", &authz->error)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        break;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a problem document (RFC 7807), or the start of what came instead */
+
+void
+ngx_certmate_json_acme_problem(ngx_pool_t *pool, ngx_str_t *text,
+    ngx_certmate_acme_problem_t *problem)
+{
+    json_t  *root;
+
+    ngx_str_null(&problem->type);
+    ngx_str_null(&problem->detail);
+
+    root = ngx_certmate_json_load(pool, text);
+
+    if (root != NULL) {
+        (void) ngx_certmate_json_get(pool, root, "type", &problem->type);
+        (void) ngx_certmate_json_get(pool, root, "detail", &problem->detail);
+    }
+
+    if (problem->type.len == 0 && problem->detail.len == 0) {
+        problem->detail.data = text->data;
+        problem->detail.len = ngx_min(text->len, 200);
+    }
+}
+
+
+ngx_int_t
+ngx_certmate_json_acme_ari(ngx_pool_t *pool, ngx_str_t *text, time_t *start,
+    time_t *end)
+{
+    json_t     *root, *window;
+    ngx_str_t   value;
+
+    root = ngx_certmate_json_load(pool, text);
+    if (root == NULL) {
+        return NGX_ERROR;
+    }
+
+    window = json_object_get(root, "suggestedWindow");
+
+    if (!json_is_object(window)
+        || ngx_certmate_json_get(pool, window, "start", &value) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    *start = ngx_certmate_time_parse(&value);
+
+    if (ngx_certmate_json_get(pool, window, "end", &value) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    *end = ngx_certmate_time_parse(&value);
+
+    if (*start == NGX_ERROR || *end == NGX_ERROR || *end < *start) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* ACME: what certmate sends */
+
+ngx_int_t
+ngx_certmate_json_acme_account(ngx_pool_t *pool, ngx_str_t *contact,
+    ngx_str_t *eab, ngx_str_t *out)
+{
+    json_t  *root, *binding;
+
+    root = ngx_certmate_json_pool(pool, json_object());
+    if (root == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (json_object_set_new(root, "termsOfServiceAgreed", json_true()) != 0) {
+        return NGX_ERROR;
+    }
+
+    if (contact->len
+        && json_object_set_new(root, "contact",
+                               json_pack("[s%]", contact->data, contact->len))
+           != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    if (eab) {
+        binding = json_loadb((char *) eab->data, eab->len, 0, NULL);
+
+        if (json_object_set_new(root, "externalAccountBinding", binding)
+            != 0)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_certmate_json_dump(pool, root, 0, out);
+}
+
+
+ngx_int_t
+ngx_certmate_json_acme_new_order(ngx_pool_t *pool, ngx_str_t *names,
+    ngx_uint_t n, ngx_str_t *replaces, ngx_str_t *out)
+{
+    json_t      *root, *ids;
+    ngx_uint_t   i;
+
+    root = ngx_certmate_json_pool(pool, json_object());
+    if (root == NULL) {
+        return NGX_ERROR;
+    }
+
+    ids = json_array();
+
+    if (json_object_set_new(root, "identifiers", ids) != 0) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (json_array_append_new(ids, json_pack("{s:s, s:s%}",
+                                                 "type", "dns",
+                                                 "value", names[i].data,
+                                                 names[i].len))
+            != 0)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (replaces->len
+        && json_object_set_new(root, "replaces",
+                               ngx_certmate_json_str(replaces))
+           != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_certmate_json_dump(pool, root, 0, out);
+}
+
+
+ngx_int_t
+ngx_certmate_json_acme_finalize(ngx_pool_t *pool, ngx_str_t *csr,
+    ngx_str_t *out)
+{
+    json_t  *root;
+
+    root = ngx_certmate_json_pool(pool,
+                                  json_pack("{s:s%}", "csr", csr->data,
+                                            csr->len));
+    if (root == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_certmate_json_dump(pool, root, 0, out);
+}
+
+
+/* the P-256 JWK in the form its thumbprint hashes (RFC 7638) */
+
+ngx_int_t
+ngx_certmate_json_jwk(ngx_pool_t *pool, ngx_str_t *x, ngx_str_t *y,
+    ngx_str_t *out)
+{
+    json_t  *root;
+
+    root = ngx_certmate_json_pool(pool,
+                                  json_pack("{s:s, s:s, s:s%, s:s%}",
+                                            "crv", "P-256", "kty", "EC",
+                                            "x", x->data, x->len,
+                                            "y", y->data, y->len));
+    if (root == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_certmate_json_dump(pool, root, 0, out);
+}
+
+
+/* a JWS protected header: with "kid", or with "jwk" (JSON text) */
+
+ngx_int_t
+ngx_certmate_json_jws_header(ngx_pool_t *pool, const char *alg,
+    ngx_str_t *nonce, ngx_str_t *url, ngx_str_t *kid, ngx_str_t *jwk,
+    ngx_str_t *out)
+{
+    json_t  *root;
+
+    root = ngx_certmate_json_pool(pool, json_object());
+    if (root == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (json_object_set_new(root, "alg", json_string(alg)) != 0
+        || json_object_set_new(root, "url", ngx_certmate_json_str(url)) != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    if (nonce
+        && json_object_set_new(root, "nonce", ngx_certmate_json_str(nonce))
+           != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    if (kid) {
+        if (json_object_set_new(root, "kid", ngx_certmate_json_str(kid))
+            != 0)
+        {
+            return NGX_ERROR;
+        }
+
+    } else if (json_object_set_new(root, "jwk",
+                                   json_loadb((char *) jwk->data, jwk->len,
+                                              0, NULL))
+               != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_certmate_json_dump(pool, root, 0, out);
+}
+
+
+/* the flattened JWS JSON serialization, from its base64url parts */
+
+ngx_int_t
+ngx_certmate_json_jws(ngx_pool_t *pool, ngx_str_t *header,
+    ngx_str_t *payload, ngx_str_t *signature, ngx_str_t *out)
+{
+    json_t  *root;
+
+    root = ngx_certmate_json_pool(pool,
+                                  json_pack("{s:s%, s:s%, s:s%}",
+                                            "protected", header->data,
+                                            header->len,
+                                            "payload", payload->data,
+                                            payload->len,
+                                            "signature", signature->data,
+                                            signature->len));
+    if (root == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_certmate_json_dump(pool, root, 0, out);
+}
+
+
+static json_t *
+ngx_certmate_json_load(ngx_pool_t *pool, ngx_str_t *text)
+{
+    json_t  *root;
+
+    root = json_loadb((char *) text->data, text->len, 0, NULL);
+
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return NULL;
+    }
+
+    return ngx_certmate_json_pool(pool, root);
+}
+
+
+/* a string member, NUL-terminated in the pool; empty when absent */
+
+static ngx_int_t
+ngx_certmate_json_get(ngx_pool_t *pool, json_t *object, const char *key,
+    ngx_str_t *value)
+{
+    json_t  *member;
+
+    member = json_object_get(object, key);
+
+    if (member == NULL) {
+        ngx_str_null(value);
+        return NGX_OK;
+    }
+
+    if (!json_is_string(member)) {
+        return NGX_ERROR;
+    }
+
+    value->len = json_string_length(member);
+    value->data = ngx_pnalloc(pool, value->len + 1);
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(value->data, json_string_value(member), value->len + 1);
+
+    return NGX_OK;
 }
 
 
@@ -194,6 +669,70 @@ ngx_certmate_json_list_add(ngx_certmate_json_t *list,
 }
 
 
+/* what certmate_acme does for a name; status in the order of concern */
+
+ngx_int_t
+ngx_certmate_json_list_add_acme(ngx_certmate_json_t *list,
+    ngx_certmate_acme_state_t *state)
+{
+    json_t      *item;
+    ngx_str_t    id;
+    ngx_uint_t   i, has;
+    const char  *status;
+    u_char       hex[NGX_CERTMATE_ID_HEX_LEN];
+
+    has = 0;
+
+    for (i = 0; i < NGX_CERTMATE_ID_LEN; i++) {
+        has |= state->cert_id[i];
+    }
+
+    status = state->failures ? "failed"
+             : state->order.len ? "ordering"
+             : has ? "valid" : "pending";
+
+    id.data = hex;
+    id.len = ngx_certmate_id_hex(hex, state->cert_id) - hex;
+
+    item = json_object();
+
+    if (item == NULL
+        || json_object_set_new(item, "name",
+                               ngx_certmate_json_str(&state->name))
+        || json_object_set_new(item, "issuer",
+                               ngx_certmate_json_str(&state->issuer))
+        || json_object_set_new(item, "status", json_string(status))
+        || json_object_set_new(item, "certificate_id",
+                               has ? ngx_certmate_json_str(&id) : json_null())
+        || json_object_set_new(item, "next",
+                               ngx_certmate_json_time(state->next))
+        || json_object_set_new(item, "last_attempt",
+                               state->last_attempt
+                               ? ngx_certmate_json_time(state->last_attempt)
+                               : json_null())
+        || json_object_set_new(item, "last_success",
+                               state->last_success
+                               ? ngx_certmate_json_time(state->last_success)
+                               : json_null())
+        || json_object_set_new(item, "failures",
+                               json_integer((json_int_t) state->failures))
+        || json_object_set_new(item, "last_error",
+                               state->error.len
+                               ? ngx_certmate_json_str(&state->error)
+                               : json_null())
+        || json_object_set_new(item, "order",
+                               state->order.len
+                               ? ngx_certmate_json_str(&state->order)
+                               : json_null()))
+    {
+        json_decref(item);
+        return NGX_ERROR;
+    }
+
+    return json_array_append_new(list->items, item) == 0 ? NGX_OK : NGX_ERROR;
+}
+
+
 ngx_int_t
 ngx_certmate_json_list_done(ngx_pool_t *pool, ngx_certmate_json_t *list,
     ngx_str_t *next_cursor, ngx_str_t *out)
@@ -215,7 +754,7 @@ ngx_certmate_json_list_done(ngx_pool_t *pool, ngx_certmate_json_t *list,
         return NGX_ERROR;
     }
 
-    return ngx_certmate_json_dump(pool, root, out);
+    return ngx_certmate_json_dump(pool, root, 1, out);
 }
 
 
@@ -250,8 +789,11 @@ ngx_certmate_json_cleanup(void *data)
 }
 
 
+/* compact JSON; API responses end in a newline for people at terminals */
+
 static ngx_int_t
-ngx_certmate_json_dump(ngx_pool_t *pool, json_t *json, ngx_str_t *out)
+ngx_certmate_json_dump(ngx_pool_t *pool, json_t *json, ngx_uint_t newline,
+    ngx_str_t *out)
 {
     char    *text;
     size_t   len;
@@ -270,8 +812,8 @@ ngx_certmate_json_dump(ngx_pool_t *pool, json_t *json, ngx_str_t *out)
     }
 
     ngx_memcpy(out->data, text, len);
-    out->data[len] = LF;
-    out->len = len + 1;
+    out->data[len] = newline ? LF : '\0';
+    out->len = len + (newline ? 1 : 0);
 
     free(text);
 

@@ -8,6 +8,7 @@
  *   POST   /v1/certificates         import a PEM chain and key
  *   GET    /v1/certificates/{id}    one certificate
  *   DELETE /v1/certificates/{id}    delete one
+ *   GET    /v1/acme/orders          what certmate_acme does for each name
  *
  * Every request needs a bearer token whose SHA-256 one of the
  * "certmate_admin_token"s has.  Errors are JSON:
@@ -63,10 +64,11 @@ static ngx_int_t ngx_http_certmate_admin_filter(ngx_http_request_t *r,
     ngx_certmate_problem_t *problem);
 static ngx_int_t ngx_http_certmate_admin_arg(ngx_http_request_t *r,
     char *name, ngx_str_t *value);
-static time_t ngx_http_certmate_admin_time(ngx_str_t *text);
 static ngx_uint_t ngx_http_certmate_admin_match(ngx_certmate_cert_t *cert,
     ngx_http_certmate_admin_filter_t *filter);
 static ngx_int_t ngx_http_certmate_admin_get(ngx_http_request_t *r,
+    ngx_str_t *arg);
+static ngx_int_t ngx_http_certmate_admin_acme(ngx_http_request_t *r,
     ngx_str_t *arg);
 static ngx_int_t ngx_http_certmate_admin_delete(ngx_http_request_t *r,
     ngx_str_t *arg);
@@ -100,7 +102,10 @@ static ngx_http_certmate_admin_route_t  ngx_http_certmate_admin_routes[] = {
       ngx_http_certmate_admin_get },
 
     { ngx_string("/v1/certificates/"), 1, NGX_HTTP_DELETE,
-      ngx_http_certmate_admin_delete }
+      ngx_http_certmate_admin_delete },
+
+    { ngx_string("/v1/acme/orders"), 0, NGX_HTTP_GET,
+      ngx_http_certmate_admin_acme }
 };
 
 
@@ -466,7 +471,7 @@ ngx_http_certmate_admin_filter(ngx_http_request_t *r,
     rc = ngx_http_certmate_admin_arg(r, "expires_before", &value);
 
     if (rc == NGX_OK) {
-        filter->expires_before = ngx_http_certmate_admin_time(&value);
+        filter->expires_before = ngx_certmate_time_parse(&value);
 
         if (filter->expires_before == NGX_ERROR) {
             ngx_certmate_problem(r->pool, problem, "invalid_parameter",
@@ -509,82 +514,6 @@ ngx_http_certmate_admin_arg(ngx_http_request_t *r, char *name,
     value->len = dst - value->data;
 
     return NGX_OK;
-}
-
-
-/* RFC 3339: 2030-01-31T12:00:00Z, fractions and offsets allowed */
-
-static time_t
-ngx_http_certmate_admin_time(ngx_str_t *text)
-{
-    u_char     *p, *last;
-    time_t      t, offset;
-    struct tm   tm;
-
-    p = text->data;
-    last = p + text->len;
-
-    ngx_memzero(&tm, sizeof(struct tm));
-
-    if (text->len < sizeof("2030-01-31T12:00:00Z") - 1
-        || p[4] != '-' || p[7] != '-'
-        || (p[10] != 'T' && p[10] != 't' && p[10] != ' ')
-        || p[13] != ':' || p[16] != ':')
-    {
-        return NGX_ERROR;
-    }
-
-    tm.tm_year = ngx_atoi(p, 4) - 1900;
-    tm.tm_mon = ngx_atoi(p + 5, 2) - 1;
-    tm.tm_mday = ngx_atoi(p + 8, 2);
-    tm.tm_hour = ngx_atoi(p + 11, 2);
-    tm.tm_min = ngx_atoi(p + 14, 2);
-    tm.tm_sec = ngx_atoi(p + 17, 2);
-
-    if (tm.tm_year < 0 || tm.tm_mon < 0 || tm.tm_mon > 11
-        || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour < 0
-        || tm.tm_hour > 23 || tm.tm_min < 0 || tm.tm_min > 59
-        || tm.tm_sec < 0 || tm.tm_sec > 60)
-    {
-        return NGX_ERROR;
-    }
-
-    p += 19;
-
-    if (p < last && *p == '.') {
-        do {
-            p++;
-        } while (p < last && *p >= '0' && *p <= '9');
-    }
-
-    offset = 0;
-
-    if (last - p == 1 && (*p == 'Z' || *p == 'z')) {
-        /* UTC */
-
-    } else if (last - p == 6 && (*p == '+' || *p == '-') && p[3] == ':') {
-        if (ngx_atoi(p + 1, 2) == NGX_ERROR
-            || ngx_atoi(p + 4, 2) == NGX_ERROR)
-        {
-            return NGX_ERROR;
-        }
-
-        offset = ngx_atoi(p + 1, 2) * 3600 + ngx_atoi(p + 4, 2) * 60;
-
-        if (*p == '-') {
-            offset = -offset;
-        }
-
-    } else {
-        return NGX_ERROR;
-    }
-
-    t = timegm(&tm);
-    if (t == (time_t) -1) {
-        return NGX_ERROR;
-    }
-
-    return t - offset;
 }
 
 
@@ -654,6 +583,60 @@ not_found:
     ngx_certmate_problem(r->pool, &problem, "not_found",
                          "no certificate \"%V\"", arg);
     return ngx_http_certmate_admin_refuse(r, NGX_HTTP_NOT_FOUND, &problem);
+}
+
+
+static ngx_int_t
+ngx_http_certmate_admin_acme(ngx_http_request_t *r, ngx_str_t *arg)
+{
+    ngx_int_t                   rc;
+    ngx_str_t                   json, next, last, *after;
+    ngx_certmate_json_t        *list;
+    ngx_certmate_acme_state_t   state;
+    u_char                      name[NGX_CERTMATE_NAME_MAX];
+
+    list = ngx_certmate_json_list(r->pool);
+    if (list == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_certmate_store_read_begin(r->connection->log) != NGX_OK) {
+        return ngx_http_certmate_admin_unavailable(r);
+    }
+
+    after = NULL;
+    last.data = name;
+
+    for ( ;; ) {
+        rc = ngx_certmate_store_acme_next(after, &state, r->connection->log);
+
+        if (rc != NGX_OK) {
+            break;
+        }
+
+        if (ngx_certmate_json_list_add_acme(list, &state) != NGX_OK) {
+            rc = NGX_ERROR;
+            break;
+        }
+
+        last.len = ngx_min(state.name.len, NGX_CERTMATE_NAME_MAX);
+        ngx_memcpy(name, state.name.data, last.len);
+        after = &last;
+    }
+
+    ngx_certmate_store_read_end();
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_null(&next);
+
+    if (ngx_certmate_json_list_done(r->pool, list, &next, &json) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_certmate_admin_send(r, NGX_HTTP_OK, &json);
 }
 
 
