@@ -319,8 +319,9 @@ ngx_http_certmate_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->certificate && cmmcf->store == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"certmate_certificate\" in %s:%ui "
-                      "requires \"certmate_store\"", conf->file, conf->line);
+                      "\"%s\" in %s:%ui requires \"certmate_store\"",
+                      conf->acme ? "certmate_acme" : "certmate_certificate",
+                      conf->file, conf->line);
         return NGX_CONF_ERROR;
     }
 
@@ -393,7 +394,7 @@ ngx_http_certmate_merge_acme(ngx_conf_t *cf,
             if (sn[i].regex) {
                 ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                               "\"certmate_acme\" in %s:%ui cannot take "
-                              "the regex server name \"%V\": list the names "
+                              "the regex server name \"~%V\": list the names "
                               "after the issuer", cmscf->acme_file,
                               cmscf->acme_line, &sn[i].name);
                 return NGX_CONF_ERROR;

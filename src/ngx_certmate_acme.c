@@ -89,6 +89,7 @@ struct ngx_certmate_acme_ca_s {
     ngx_str_t                      jwk;
     ngx_str_t                      thumbprint;
     ngx_str_t                      kid;
+    ngx_uint_t                     stale;       /* the CA forgot the account */
     ngx_uint_t                     failures;
     time_t                         retry;
     ngx_certmate_acme_post_t       post;
@@ -109,6 +110,7 @@ struct ngx_certmate_acme_work_s {
     ngx_uint_t                     busy;
     ngx_uint_t                     waiting;     /* for its CA */
     ngx_uint_t                     ari_only;    /* only asks about renewal */
+    ngx_uint_t                     resuming;    /* fetches a stored order */
 
     ngx_pool_t                    *pool;
     ngx_certmate_acme_state_t      state;
@@ -532,7 +534,9 @@ ngx_certmate_acme_order(ngx_certmate_acme_work_t *work)
 
     ca = work->ca;
 
-    if (work->state.order.len) {
+    work->resuming = work->state.order.len ? 1 : 0;
+
+    if (work->resuming) {
         ngx_log_error(NGX_LOG_NOTICE, ngx_certmate_acme.log, 0,
                       "certmate acme \"%V\" resumes order %V",
                       &work->conf->name, &work->state.order);
@@ -577,8 +581,15 @@ ngx_certmate_acme_order_done(ngx_certmate_acme_post_t *post)
 
     http = &post->http;
 
-    if (work->state.order.len && http->status == NGX_HTTP_NOT_FOUND) {
-        /* the stored order is gone: a new one */
+    if (work->resuming
+        && http->status >= NGX_HTTP_BAD_REQUEST
+        && http->status < NGX_HTTP_INTERNAL_SERVER_ERROR
+        && http->status != NGX_HTTP_TOO_MANY_REQUESTS
+        && work->ca->state == NGX_CERTMATE_CA_READY)
+    {
+        /* the CA does not know the stored order (any more): a new one */
+
+        work->resuming = 0;
 
         ngx_log_error(NGX_LOG_NOTICE, ngx_certmate_acme.log, 0,
                       "certmate acme \"%V\": order %V is gone",
@@ -605,6 +616,8 @@ ngx_certmate_acme_order_done(ngx_certmate_acme_post_t *post)
         }
     }
 
+    work->resuming = 0;
+
     if (ngx_certmate_acme_failed(work, post, "order") != NGX_OK) {
         return;
     }
@@ -619,11 +632,11 @@ ngx_certmate_acme_order_done(ngx_certmate_acme_post_t *post)
             return;
         }
 
+        ngx_certmate_acme_save(work);
+
         ngx_log_error(NGX_LOG_INFO, ngx_certmate_acme.log, 0,
                       "certmate acme \"%V\" ordered %V",
                       &work->conf->name, &work->state.order);
-
-        ngx_certmate_acme_save(work);
     }
 
     if (ngx_certmate_json_acme_order(work->pool, &http->response, &order)
@@ -1149,14 +1162,12 @@ ngx_certmate_acme_failed(ngx_certmate_acme_work_t *work,
     }
 
     if (ngx_certmate_acme_is(&type, "urn:ietf:params:acme:error:"
-                                    "accountDoesNotExist")
-        || ngx_certmate_acme_is(&type, "urn:ietf:params:acme:error:"
-                                       "unauthorized"))
+                                    "accountDoesNotExist"))
     {
         /* a new account at the next attempt */
 
         work->ca->state = NGX_CERTMATE_CA_NONE;
-        ngx_str_null(&work->ca->kid);
+        work->ca->stale = 1;
     }
 
     ngx_certmate_acme_fail(work, &error, post->http.retry_after);
@@ -1255,7 +1266,7 @@ ngx_certmate_acme_renewal(ngx_certmate_acme_work_t *work,
                           "thirds of its lifetime", &work->conf->name);
         }
 
-        next = cert->not_before + lifetime / 3 * 2;
+        next = cert->not_before + lifetime * 2 / 3;
     }
 
     if (lifetime >= 20) {
@@ -1414,6 +1425,7 @@ ngx_certmate_acme_directory_done(ngx_certmate_acme_post_t *post)
                                         ngx_certmate_acme.log);
 
     if (rc == NGX_OK
+        && !ca->stale
         && account.directory.len == ca->conf->directory.len
         && ngx_strncmp(account.directory.data, ca->conf->directory.data,
                        account.directory.len)
@@ -1538,6 +1550,7 @@ ngx_certmate_acme_account_done(ngx_certmate_acme_post_t *post)
     }
 
     ca->kid = post->http.location;
+    ca->stale = 0;
 
     account.issuer = ca->conf->name;
     account.directory = ca->conf->directory;

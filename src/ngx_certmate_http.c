@@ -160,35 +160,47 @@ ngx_certmate_http_run(ngx_log_t *log)
     int                   running, left;
     long                  timeout;
     CURLMsg              *msg;
+    ngx_uint_t            done;
     ngx_certmate_http_t  *http;
 
     if (ngx_certmate_http_multi == NULL) {
         return NGX_TIMER_INFINITE;
     }
 
-    if (curl_multi_perform(ngx_certmate_http_multi, &running) != CURLM_OK) {
-        ngx_log_error(NGX_LOG_CRIT, log, 0, "curl_multi_perform() failed");
-    }
+    /* again while handlers start new transfers that may finish at once */
 
-    for ( ;; ) {
-        msg = curl_multi_info_read(ngx_certmate_http_multi, &left);
-
-        if (msg == NULL) {
-            break;
+    do {
+        if (curl_multi_perform(ngx_certmate_http_multi, &running)
+            != CURLM_OK)
+        {
+            ngx_log_error(NGX_LOG_CRIT, log, 0,
+                          "curl_multi_perform() failed");
+            return NGX_CERTMATE_HTTP_POLL;
         }
 
-        if (msg->msg != CURLMSG_DONE) {
-            continue;
+        done = 0;
+
+        for ( ;; ) {
+            msg = curl_multi_info_read(ngx_certmate_http_multi, &left);
+
+            if (msg == NULL) {
+                break;
+            }
+
+            if (msg->msg != CURLMSG_DONE) {
+                continue;
+            }
+
+            (void) curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
+                                     &http);
+
+            ngx_certmate_http_done(http, msg->data.result);
+            done++;
         }
 
-        (void) curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &http);
+    } while (done);
 
-        ngx_certmate_http_done(http, msg->data.result);
-    }
-
-    if (curl_multi_perform(ngx_certmate_http_multi, &running) != CURLM_OK
-        || running == 0)
-    {
+    if (running == 0) {
         return NGX_TIMER_INFINITE;
     }
 

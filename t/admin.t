@@ -134,6 +134,15 @@ like($headers, qr/^Allow: GET, HEAD\r$/m, 'DELETE health: Allow');
 is($status, 405, 'POST one: 405');
 like($headers, qr/^Allow: GET, HEAD, DELETE\r$/m, 'POST one: Allow');
 
+($status, $json) = $t->admin('GET', '/v1/acme/orders');
+is($status, 200, 'ACME orders: 200');
+is_deeply($json, { items => [], next_cursor => undef },
+          'ACME orders: none without certmate_acme');
+
+($status, undef, $headers) = $t->admin('POST', '/v1/acme/orders');
+is($status, 405, 'POST ACME orders: 405');
+like($headers, qr/^Allow: GET, HEAD\r$/m, 'POST ACME orders: Allow');
+
 ($status) = $t->admin('GET', '/v1/certificates/' . '0' x 32);
 is($status, 404, 'unknown id: 404');
 

@@ -107,6 +107,113 @@ my @cases = (
       . "ssl_certificate \$host.crt; ssl_certificate_key \$host.key; }",
       qr/"ssl_certificate" "\$host.crt" has variables, which "certmate_certificate" does not support/,
       undef, 'ssl_certificate with variables' ],
+
+    [ "$store\ncertmate_acme_issuer le contact=mailto:a\@example.com;",
+      qr/issuer "le" needs "directory=" in \S+:(\d+)/,
+      'certmate_acme_issuer le', 'issuer without a directory' ],
+
+    [ "$store\ncertmate_acme_issuer le directory=ftp://x/dir;",
+      qr/"directory=" needs an http or https URL, not "ftp:\/\/x\/dir" in \S+:(\d+)/,
+      'ftp://', 'directory not http' ],
+
+    [ "$store\ncertmate_acme_issuer le directory=https://x/dir contact=ops;",
+      qr/"contact=" needs a URI such as mailto:admin\@example.com, not "ops" in \S+:(\d+)/,
+      'contact=ops', 'contact not a URI' ],
+
+    [ "$store\ncertmate_acme_issuer le directory=https://x/dir key=ec-p521;",
+      qr/invalid key type "ec-p521", expected ec-p256, ec-p384, rsa-2048, rsa-3072 or rsa-4096 in \S+:(\d+)/,
+      'key=ec-p521', 'issuer key type' ],
+
+    [ "$store\ncertmate_acme_issuer le directory=https://x/dir eab_kid=k;",
+      qr/"eab_kid=" and "eab_hmac_key=" go together in \S+:(\d+)/,
+      'eab_kid=k', 'EAB key id alone' ],
+
+    [ "$store\ncertmate_acme_issuer le directory=https://x/dir eab_kid=k eab_hmac_key=a+b;",
+      qr/"eab_hmac_key=" is not base64url in \S+:(\d+)/,
+      'eab_hmac_key=a+b', 'EAB key not base64url' ],
+
+    [ "$store\ncertmate_acme_issuer le directory=https://x/dir ca_bundle=/nonexistent.pem;",
+      qr/cannot read "ca_bundle=" file "\/nonexistent.pem" \(2: No such file or directory\) in \S+:(\d+)/,
+      'ca_bundle=', 'CA bundle missing' ],
+
+    [ "$store\ncertmate_acme_issuer le directory=https://x/dir renew_before=soon;",
+      qr/invalid parameter "renew_before=soon" in \S+:(\d+)/,
+      'renew_before=soon', 'renew_before not a time' ],
+
+    [ "$store\ncertmate_acme_issuer le directory=https://x/dir timeout=0;",
+      qr/invalid parameter "timeout=0" in \S+:(\d+)/,
+      'timeout=0', 'timeout of 0' ],
+
+    [ "$store\ncertmate_acme_issuer le directory=https://x/dir retry=1s colour=red;",
+      qr/invalid parameter "colour=red" in \S+:(\d+)/,
+      'colour=red', 'unknown issuer parameter' ],
+
+    [ "$store\ncertmate_acme_issuer le directory=https://acme.example/dir;\ncertmate_acme_issuer le directory=https://y/dir;",
+      qr/duplicate issuer "le", first in \S+:\d+ in \S+:(\d+)/,
+      'https://y/dir', 'issuer twice' ],
+
+    [ "$store\ncertmate_acme_issuer le directory=https://acme.example/dir;\nserver { listen 127.0.0.1:%%PORT_a%% ssl;\n"
+      . "server_name a.example.com;\ncertmate_acme zerossl; }",
+      qr/"certmate_acme" in \S+:(\d+) names the issuer "zerossl", which no "certmate_acme_issuer" defines/,
+      'certmate_acme zerossl', 'unknown issuer' ],
+
+    [ "$store\ncertmate_acme_issuer le directory=https://acme.example/dir;\ncertmate_acme le;",
+      qr/"certmate_acme" directive is not allowed here in \S+:(\d+)/,
+      'certmate_acme le', 'certmate_acme at http level' ],
+
+    [ "$store\ncertmate_acme_issuer le directory=https://acme.example/dir;\nserver { listen 127.0.0.1:%%PORT_a%% ssl;\n"
+      . "server_name a.example.com *.example.com;\ncertmate_acme le; }",
+      qr/"certmate_acme" in \S+:(\d+) cannot get a certificate for "\*\.example\.com": HTTP-01 proves only exact DNS names/,
+      'certmate_acme le', 'wildcard server_name' ],
+
+    [ "$store\ncertmate_acme_issuer le directory=https://acme.example/dir;\nserver { listen 127.0.0.1:%%PORT_a%% ssl;\n"
+      . "server_name .example.com;\ncertmate_acme le; }",
+      qr/"certmate_acme" in \S+:(\d+) cannot get a certificate for "\.example\.com"/,
+      'certmate_acme le', 'dot server_name' ],
+
+    [ "$store\ncertmate_acme_issuer le directory=https://acme.example/dir;\nserver { listen 127.0.0.1:%%PORT_a%% ssl;\n"
+      . "server_name ~^www\\d+\\.example\\.com\$;\ncertmate_acme le; }",
+      qr/"certmate_acme" in \S+:(\d+) cannot take the regex server name "~\^www/,
+      'certmate_acme le', 'regex server_name' ],
+
+    [ "$store\ncertmate_acme_issuer le directory=https://acme.example/dir;\nserver { listen 127.0.0.1:%%PORT_a%% ssl;\n"
+      . "certmate_acme le *.example.com; }",
+      qr/"certmate_acme" in \S+:(\d+) cannot get a certificate for "\*\.example\.com"/,
+      'certmate_acme le', 'wildcard name given' ],
+
+    [ "$store\ncertmate_acme_issuer le directory=https://acme.example/dir;\nserver { listen 127.0.0.1:%%PORT_a%% ssl;\n"
+      . "certmate_acme le localhost; }",
+      qr/"certmate_acme" in \S+:(\d+) cannot get a certificate for "localhost"/,
+      'certmate_acme le', 'single-label name' ],
+
+    [ "$store\ncertmate_acme_issuer le directory=https://acme.example/dir;\nserver { listen 127.0.0.1:%%PORT_a%% ssl;\n"
+      . "certmate_acme le; }",
+      qr/"certmate_acme" in \S+:(\d+) has no names: give them after the issuer or in "server_name"/,
+      'certmate_acme le', 'no names' ],
+
+    [ "$store\ncertmate_acme_issuer le directory=https://acme.example/dir;\nserver { listen 127.0.0.1:%%PORT_a%% ssl;\n"
+      . "server_name a.example.com;\ncertmate_acme le; }\n"
+      . "server { listen 127.0.0.1:%%PORT_a%% ssl;\n"
+      . "certmate_acme le A.example.com; }",
+      qr/"certmate_acme" in \S+:(\d+) names "a\.example\.com", which "certmate_acme" in \S+:\d+ keeps already/,
+      'certmate_acme le A.example', 'a name kept twice' ],
+
+    [ "$store\ncertmate_acme_issuer le directory=https://acme.example/dir;\nserver { listen 127.0.0.1:%%PORT_a%% ssl;\n"
+      . "server_name a.example.com;\ncertmate_certificate off;\n"
+      . "certmate_acme le; }",
+      qr/"certmate_acme" in \S+:(\d+) needs "certmate_certificate on"/,
+      'certmate_acme le', 'certmate_acme with certificate off' ],
+
+    [ "certmate_acme_issuer le directory=https://acme.example/dir;\nserver { listen 127.0.0.1:%%PORT_a%% ssl;\n"
+      . "server_name a.example.com;\ncertmate_acme le; }",
+      qr/"certmate_acme" in \S+:(\d+) requires "certmate_store"/,
+      'certmate_acme le', 'certmate_acme without a store' ],
+
+    [ "$store\ncertmate_acme_issuer le directory=https://acme.example/dir;\nserver { listen 127.0.0.1:%%PORT_a%% ssl;\n"
+      . "server_name a.example.com;\ncertmate_acme le;\n"
+      . "certmate_acme le b.example.com; }",
+      qr/"certmate_acme" directive is duplicate in \S+:(\d+)/,
+      'le b.example.com', 'certmate_acme twice' ],
 );
 
 for my $case (@cases) {
