@@ -876,6 +876,7 @@ ngx_certmate_acme_finalize(ngx_certmate_acme_work_t *work)
     ngx_uint_t   type;
 
     type = work->conf->issuer->key_type;
+    work->polls = 0;
 
     if (work->state.order_key.len) {
         work->key = ngx_certmate_key_decode(type, &work->state.order_key,

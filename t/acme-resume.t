@@ -57,7 +57,7 @@ unlike($t->read_log, qr/"k\.example\.com" got certificate/,
 
 ok($t->wait_log(qr/certmate acme "k\.example\.com" resumes order \Q$order\E/,
                 10), 'the new helper resumes the order');
-ok($t->wait_log(qr/certmate acme "k\.example\.com" got certificate/, 30),
+ok($t->wait_log(qr/certmate acme "k\.example\.com" got certificate/, 60),
    'and gets the certificate');
 
 is($pebble->orders, 1, 'one order at the CA');
