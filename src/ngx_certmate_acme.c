@@ -1086,7 +1086,7 @@ ngx_certmate_acme_ari_done(ngx_certmate_acme_post_t *post)
 }
 
 
-/* asks again later, sooner than later at first, or when the CA says */
+/* asks again when the CA says, else sooner than later at first */
 
 static void
 ngx_certmate_acme_poll(ngx_certmate_acme_work_t *work,
@@ -1105,7 +1105,7 @@ ngx_certmate_acme_poll(ngx_certmate_acme_work_t *work,
     delay = ngx_min((time_t) 1 << ngx_min(work->polls - 1, 4),
                     NGX_CERTMATE_ACME_POLL_MAX);
 
-    work->poll_at = ngx_max(now + delay, retry_after);
+    work->poll_at = retry_after > now ? retry_after : now + delay;
     work->poll = handler;
 }
 

@@ -24,6 +24,12 @@
 #                         from 2/3 of the lifetime to 1/10 before its end
 #   --ari-retry-after S   Retry-After of renewalInfo answers (3600)
 #
+# A window from --ari-start-in moves with every request: with a shorter
+# --ari-retry-after, a client that reads it again before it starts never
+# gets there.  A challenge is answered "processing" and fetched once the
+# answer is sent (with Host: NAME, at 127.0.0.1:HTTP-PORT); polling the
+# authorization shows the result.
+#
 # It prints "ready" once listening, and runs until killed.  Counters (N)
 # go down as they are used.  Besides ACME:
 #
@@ -98,14 +104,14 @@ while (1) {
         }
 
         my $n = sysread $fh, $input{$fh}, 65536, length $input{$fh};
-        my $open = $n;
+        my $open = 1;
 
         while ($open and my $req = read_request(\$input{$fh})) {
             $open = serve($fh, $req);
             $_->() for splice @after;
         }
 
-        next if $open;
+        next if $open && $n;
 
         $select->remove($fh);
         delete $input{$fh};
@@ -171,7 +177,8 @@ sub serve {
                   501 => 'Not Implemented', 503 => 'Service Unavailable');
 
     my $head = "HTTP/1.1 $status " . ($reason{$status} // 'Status') . "\r\n"
-               . 'Content-Length: ' . length($body) . "\r\n"
+               . ($status == 204 ? '' : 'Content-Length: ' . length($body)
+                                        . "\r\n")
                . 'Replay-Nonce: ' . new_nonce() . "\r\n"
                . "Cache-Control: no-store\r\n"
                . "Link: <$base/directory>;rel=\"index\"\r\n";
@@ -656,9 +663,11 @@ sub finalize {
     my $n = $order->{id};
     spew("$dir/order-$n.csr.der", $der);
 
-    my $text = openssl('req', '-inform', 'DER', '-in', "$dir/order-$n.csr.der",
-                       '-verify', '-out', "$dir/order-$n.csr")
-               && openssl('req', '-in', "$dir/order-$n.csr", '-noout', '-text');
+    my $text = defined openssl('req', '-inform', 'DER', '-verify',
+                               '-in', "$dir/order-$n.csr.der",
+                               '-out', "$dir/order-$n.csr")
+        ? openssl('req', '-in', "$dir/order-$n.csr", '-noout', '-text')
+        : undef;
     return problem(400, 'badCSR', 'the CSR does not parse or verify')
         unless defined $text;
 
