@@ -303,7 +303,10 @@ ngx_certmate_http_header(char *line, size_t size, size_t n, void *data)
         seconds = ngx_atoi(retry.data, retry.len);
 
         if (seconds != NGX_ERROR) {
-            http->retry_after = ngx_time() + seconds;
+
+            /* whole seconds: rounded up, it is never too early */
+
+            http->retry_after = ngx_time() + seconds + 1;
 
         } else {
             t = ngx_parse_http_time(retry.data, retry.len);
