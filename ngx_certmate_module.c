@@ -9,12 +9,15 @@
 
 
 #include "ngx_certmate.h"
+#include "ngx_certmate_ca.h"
 #include "ngx_certmate_cache.h"
 #include "ngx_certmate_cert.h"
 #include "ngx_certmate_helper.h"
 #include "ngx_certmate_store.h"
 #include "ngx_http_certmate_admin.h"
 #include "ngx_http_certmate_challenge.h"
+#include "ngx_http_certmate_crl.h"
+#include "ngx_http_certmate_ocsp.h"
 #include "ngx_http_certmate_ssl.h"
 
 
@@ -23,6 +26,7 @@
 #define NGX_HTTP_CERTMATE_CACHE_SIZE    10000
 #define NGX_HTTP_CERTMATE_ACME_RETRY    60
 #define NGX_HTTP_CERTMATE_ACME_TIMEOUT  30000
+#define NGX_HTTP_CERTMATE_PROFILE_VALIDITY  (90 * 86400)
 
 
 static ngx_int_t ngx_http_certmate_add_variables(ngx_conf_t *cf);
@@ -53,6 +57,12 @@ static char *ngx_http_certmate_admin_token(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_certmate_acme_issuer(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_certmate_acme(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_certmate_ca(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_certmate_profile(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_certmate_location(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_certmate_certificate_id_variable(
     ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
@@ -125,6 +135,34 @@ static ngx_command_t  ngx_http_certmate_commands[] = {
       NGX_HTTP_SRV_CONF|NGX_CONF_1MORE,
       ngx_http_certmate_acme,
       NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("certmate_ca"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_ANY,
+      ngx_http_certmate_ca,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("certmate_profile"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_certmate_profile,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("certmate_crl"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_certmate_location,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("certmate_ocsp"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_certmate_location,
+      NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 
@@ -227,6 +265,7 @@ ngx_http_certmate_create_main_conf(ngx_conf_t *cf)
      *
      *     cmmcf->store = NULL;
      *     cmmcf->max_size = 0;
+     *     cmmcf->ca = NULL;
      */
 
     if (ngx_array_init(&cmmcf->issuers, cf->pool, 1,
@@ -234,6 +273,9 @@ ngx_http_certmate_create_main_conf(ngx_conf_t *cf)
         != NGX_OK
         || ngx_array_init(&cmmcf->acme_names, cf->pool, 4,
                           sizeof(ngx_certmate_acme_name_t))
+           != NGX_OK
+        || ngx_array_init(&cmmcf->profiles, cf->pool, 2,
+                          sizeof(ngx_certmate_profile_t))
            != NGX_OK)
     {
         return NULL;
@@ -250,7 +292,57 @@ ngx_http_certmate_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_certmate_main_conf_t *cmmcf = conf;
 
+    ngx_uint_t               i;
+    ngx_certmate_profile_t  *profile;
+
+    static ngx_str_t  defaults[] = {
+        ngx_string("server"),
+        ngx_string("client")
+    };
+
     ngx_conf_init_uint_value(cmmcf->cache_size, NGX_HTTP_CERTMATE_CACHE_SIZE);
+
+    if (cmmcf->ca && cmmcf->store == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"certmate_ca\" in %s:%ui requires "
+                      "\"certmate_store\"", cmmcf->ca->file, cmmcf->ca->line);
+        return NGX_CONF_ERROR;
+    }
+
+    profile = cmmcf->profiles.elts;
+
+    if (cmmcf->ca == NULL && cmmcf->profiles.nelts) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"certmate_profile\" in %s:%ui requires "
+                      "\"certmate_ca\"", profile[0].file, profile[0].line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (cmmcf->ca == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    /* the profiles "server" and "client", unless configured */
+
+    for (i = 0; i < 2; i++) {
+        if (ngx_certmate_profile_find(cmmcf, &defaults[i])) {
+            continue;
+        }
+
+        profile = ngx_array_push(&cmmcf->profiles);
+        if (profile == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(profile, sizeof(ngx_certmate_profile_t));
+
+        profile->name = defaults[i];
+        profile->usage = i ? NGX_CERTMATE_USAGE_CLIENT
+                           : NGX_CERTMATE_USAGE_SERVER;
+        profile->key_types = (1 << (NGX_CERTMATE_KEY_RSA_4096 + 1)) - 2;
+        profile->validity = NGX_HTTP_CERTMATE_PROFILE_VALIDITY;
+        profile->max_validity = NGX_HTTP_CERTMATE_PROFILE_VALIDITY;
+    }
 
     return NGX_CONF_OK;
 }
@@ -501,6 +593,8 @@ ngx_http_certmate_create_loc_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     cmlcf->admin = 0;
+     *     cmlcf->crl = 0;
+     *     cmlcf->ocsp_signer = 0;
      *     cmlcf->prefix = { 0, NULL };
      *     cmlcf->body_limit = 0;
      *     cmlcf->file = NULL;
@@ -524,11 +618,19 @@ ngx_http_certmate_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_ptr_value(conf->tokens, prev->tokens, NULL);
 
+    cmmcf = ngx_http_conf_get_module_main_conf(cf, ngx_certmate_module);
+
+    if ((conf->crl || conf->ocsp_signer) && cmmcf->ca == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"%s\" in %s:%ui requires \"certmate_ca\"",
+                      conf->crl ? "certmate_crl" : "certmate_ocsp",
+                      conf->file, conf->line);
+        return NGX_CONF_ERROR;
+    }
+
     if (!conf->admin) {
         return NGX_CONF_OK;
     }
-
-    cmmcf = ngx_http_conf_get_module_main_conf(cf, ngx_certmate_module);
 
     if (cmmcf->store == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
@@ -1015,6 +1117,123 @@ ngx_http_certmate_acme(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+static char *
+ngx_http_certmate_ca(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_certmate_main_conf_t *cmmcf = conf;
+
+    if (cmmcf->ca) {
+        return "is duplicate";
+    }
+
+    cmmcf->ca = ngx_pcalloc(cf->pool, sizeof(ngx_certmate_ca_conf_t));
+    if (cmmcf->ca == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cmmcf->ca->file = cf->conf_file->file.name.data;
+    cmmcf->ca->line = cf->conf_file->line;
+
+    return ngx_certmate_ca_parse(cf, cmmcf->ca);
+}
+
+
+static char *
+ngx_http_certmate_profile(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_certmate_main_conf_t *cmmcf = conf;
+
+    ngx_str_t               *value;
+    ngx_certmate_profile_t  *profile;
+
+    value = cf->args->elts;
+
+    profile = ngx_certmate_profile_find(cmmcf, &value[1]);
+
+    if (profile) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate profile \"%V\", the first is in %s:%ui",
+                           &value[1], profile->file, profile->line);
+        return NGX_CONF_ERROR;
+    }
+
+    profile = ngx_array_push(&cmmcf->profiles);
+    if (profile == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(profile, sizeof(ngx_certmate_profile_t));
+
+    profile->file = cf->conf_file->file.name.data;
+    profile->line = cf->conf_file->line;
+
+    return ngx_certmate_profile_parse(cf, profile);
+}
+
+
+/* "certmate_crl" and "certmate_ocsp": the location is theirs */
+
+static char *
+ngx_http_certmate_location(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_certmate_loc_conf_t *cmlcf = conf;
+
+    ngx_str_t                 *value;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler) {
+        return "is duplicate, or the location has another handler";
+    }
+
+#if (NGX_PCRE)
+    if (clcf->regex) {
+        return "cannot be used in a regex location";
+    }
+#endif
+
+    if (clcf->named) {
+        return "cannot be used in a named location";
+    }
+
+    value = cf->args->elts;
+
+    cmlcf->prefix = clcf->name;
+    cmlcf->file = cf->conf_file->file.name.data;
+    cmlcf->line = cf->conf_file->line;
+
+    if (cmd->name.len == sizeof("certmate_crl") - 1) {
+        cmlcf->crl = 1;
+        clcf->handler = ngx_http_certmate_crl_handler;
+        return NGX_CONF_OK;
+    }
+
+    cmlcf->ocsp_signer = NGX_HTTP_CERTMATE_OCSP_CA;
+
+    if (cf->args->nelts == 2) {
+        if (value[1].len == sizeof("signer=delegated") - 1
+            && ngx_strcmp(value[1].data, "signer=delegated") == 0)
+        {
+            cmlcf->ocsp_signer = NGX_HTTP_CERTMATE_OCSP_DELEGATED;
+
+        } else if (value[1].len != sizeof("signer=ca") - 1
+                   || ngx_strcmp(value[1].data, "signer=ca") != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\", expected "
+                               "\"signer=ca\" or \"signer=delegated\"",
+                               &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    clcf->handler = ngx_http_certmate_ocsp_handler;
+
+    return NGX_CONF_OK;
+}
+
+
 static ngx_int_t
 ngx_http_certmate_certificate_id_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
@@ -1083,6 +1302,7 @@ ngx_http_certmate_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_certmate_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_certmate_ca_done();
     ngx_certmate_cache_done();
     ngx_certmate_store_close();
 }

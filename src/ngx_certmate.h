@@ -58,6 +58,7 @@ typedef struct {
     time_t                  not_after;
     ngx_uint_t              key_type;
     ngx_uint_t              source;
+    ngx_uint_t              revoked;    /* by the built-in CA: not served */
     u_char                  fingerprint[NGX_CERTMATE_FINGERPRINT_LEN];
     ngx_str_t               chain;      /* DER certificates, leaf first */
     ngx_str_t               key;        /* DER: SEC1 or PKCS#1 */
@@ -113,12 +114,46 @@ typedef struct {
 } ngx_certmate_acme_name_t;
 
 
+/* "certmate_ca": the built-in CA, made by the helper or imported */
+
+typedef struct {
+    ngx_uint_t              key_type;       /* of a root certmate makes */
+    ngx_str_t               subject;        /* "CN=...,O=..." */
+    time_t                  validity;
+    ngx_str_t               cert;           /* imported: PEM, CA first */
+    ngx_str_t               key;            /* imported: PEM */
+    ngx_str_t               crl_url;
+    ngx_str_t               ocsp_url;
+    u_char                 *file;
+    ngx_uint_t              line;
+} ngx_certmate_ca_conf_t;
+
+
+/* "certmate_profile": what the built-in CA issues, and to whom */
+
+#define NGX_CERTMATE_USAGE_SERVER     1
+#define NGX_CERTMATE_USAGE_CLIENT     2
+
+typedef struct {
+    ngx_str_t               name;
+    ngx_uint_t              usage;
+    ngx_uint_t              key_types;      /* bits: 1 << key type */
+    time_t                  validity;
+    time_t                  max_validity;
+    ngx_array_t            *names;          /* ngx_str_t patterns; NULL: any */
+    u_char                 *file;
+    ngx_uint_t              line;
+} ngx_certmate_profile_t;
+
+
 typedef struct {
     ngx_path_t             *store;
     size_t                  max_size;
     ngx_uint_t              cache_size;
     ngx_array_t             issuers;        /* ngx_certmate_acme_issuer_t */
     ngx_array_t             acme_names;     /* ngx_certmate_acme_name_t */
+    ngx_certmate_ca_conf_t *ca;
+    ngx_array_t             profiles;       /* ngx_certmate_profile_t */
 } ngx_http_certmate_main_conf_t;
 
 
@@ -141,9 +176,16 @@ typedef struct {
 } ngx_http_certmate_token_t;
 
 
+/* "certmate_ocsp signer=" */
+
+#define NGX_HTTP_CERTMATE_OCSP_CA          1
+#define NGX_HTTP_CERTMATE_OCSP_DELEGATED   2
+
 typedef struct {
     ngx_flag_t              admin;
-    ngx_str_t               prefix;     /* the admin location's name */
+    ngx_flag_t              crl;
+    ngx_uint_t              ocsp_signer;
+    ngx_str_t               prefix;     /* the location's name */
     off_t                   body_limit;
     ngx_array_t            *tokens;     /* ngx_http_certmate_token_t */
     u_char                 *file;

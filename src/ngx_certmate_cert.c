@@ -20,7 +20,6 @@ static ngx_int_t ngx_certmate_cert_read_key(ngx_pool_t *pool, ngx_str_t *pem,
     EVP_PKEY **key, ngx_certmate_problem_t *problem);
 static int ngx_certmate_cert_no_password(char *buf, int size, int rwflag,
     void *userdata);
-static ngx_uint_t ngx_certmate_cert_key_type(EVP_PKEY *key);
 static ngx_int_t ngx_certmate_cert_order(ngx_pool_t *pool,
     STACK_OF(X509) *certs, EVP_PKEY *key, STACK_OF(X509) *chain,
     ngx_certmate_problem_t *problem);
@@ -29,11 +28,6 @@ static ngx_int_t ngx_certmate_cert_names(ngx_pool_t *pool, X509 *leaf,
 static ngx_int_t ngx_certmate_cert_valid_name(u_char *name, size_t len);
 static ngx_int_t ngx_certmate_cert_der(ngx_pool_t *pool,
     STACK_OF(X509) *chain, EVP_PKEY *key, ngx_certmate_cert_t *cert);
-static time_t ngx_certmate_cert_time(const ASN1_TIME *t);
-static ngx_int_t ngx_certmate_cert_serial(ngx_pool_t *pool, X509 *x,
-    ngx_str_t *serial);
-static ngx_int_t ngx_certmate_cert_x509_name(ngx_pool_t *pool,
-    X509_NAME *name, ngx_str_t *text);
 static void ngx_certmate_problem_openssl(ngx_pool_t *pool,
     ngx_certmate_problem_t *problem, const char *code, const char *what);
 
@@ -107,7 +101,7 @@ ngx_certmate_cert_build(ngx_pool_t *pool, ngx_str_t *chain_pem,
         goto done;
     }
 
-    cert->key_type = ngx_certmate_cert_key_type(key);
+    cert->key_type = ngx_certmate_key_type(key);
 
     if (cert->key_type == 0) {
         ngx_certmate_problem(pool, problem, "unsupported_key",
@@ -277,8 +271,8 @@ ngx_certmate_cert_no_password(char *buf, int size, int rwflag, void *userdata)
 }
 
 
-static ngx_uint_t
-ngx_certmate_cert_key_type(EVP_PKEY *key)
+ngx_uint_t
+ngx_certmate_key_type(EVP_PKEY *key)
 {
     int     nid;
     char    group[64];
@@ -613,7 +607,7 @@ ngx_certmate_key_encode(ngx_pool_t *pool, EVP_PKEY *key, ngx_str_t *der)
 }
 
 
-static time_t
+time_t
 ngx_certmate_cert_time(const ASN1_TIME *t)
 {
     struct tm  tm;
@@ -933,7 +927,10 @@ ngx_certmate_cert_info(ngx_pool_t *pool, ngx_certmate_cert_t *cert,
     info->not_after = cert->not_after;
     info->version = cert->version;
 
-    if (cert->not_after < ngx_time()) {
+    if (cert->revoked) {
+        ngx_str_set(&info->status, "revoked");
+
+    } else if (cert->not_after < ngx_time()) {
         ngx_str_set(&info->status, "expired");
 
     } else {
@@ -944,7 +941,7 @@ ngx_certmate_cert_info(ngx_pool_t *pool, ngx_certmate_cert_t *cert,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_certmate_cert_serial(ngx_pool_t *pool, X509 *x, ngx_str_t *serial)
 {
     char    *hex;
@@ -975,7 +972,7 @@ ngx_certmate_cert_serial(ngx_pool_t *pool, X509 *x, ngx_str_t *serial)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_certmate_cert_x509_name(ngx_pool_t *pool, X509_NAME *name,
     ngx_str_t *text)
 {

@@ -38,12 +38,18 @@ ngx_int_t ngx_certmate_cert_build(ngx_pool_t *pool, ngx_str_t *chain_pem,
 ngx_int_t ngx_certmate_cert_split(ngx_str_t *chain, ngx_str_t *ders,
     ngx_uint_t *n);
 X509 *ngx_certmate_cert_x509(ngx_str_t *der, ngx_log_t *log);
+ngx_int_t ngx_certmate_cert_serial(ngx_pool_t *pool, X509 *x,
+    ngx_str_t *serial);
+ngx_int_t ngx_certmate_cert_x509_name(ngx_pool_t *pool, X509_NAME *name,
+    ngx_str_t *text);
+time_t ngx_certmate_cert_time(const ASN1_TIME *t);
 
 ngx_int_t ngx_certmate_key_encode(ngx_pool_t *pool, EVP_PKEY *key,
     ngx_str_t *der);
 EVP_PKEY *ngx_certmate_key_decode(ngx_uint_t type, ngx_str_t *der,
     ngx_log_t *log);
 EVP_PKEY *ngx_certmate_key_generate(ngx_uint_t type, ngx_log_t *log);
+ngx_uint_t ngx_certmate_key_type(EVP_PKEY *key);
 ngx_int_t ngx_certmate_key_type_parse(ngx_str_t *name);
 ngx_int_t ngx_certmate_csr(ngx_pool_t *pool, EVP_PKEY *key, ngx_str_t *names,
     ngx_uint_t n, ngx_str_t *der);

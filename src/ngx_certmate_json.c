@@ -9,6 +9,8 @@
 #include <jansson.h>
 
 
+/* a list's items, or an object's members */
+
 struct ngx_certmate_json_s {
     json_t  *items;
 };
@@ -24,6 +26,133 @@ static ngx_int_t ngx_certmate_json_dump(ngx_pool_t *pool, json_t *json,
 static json_t *ngx_certmate_json_cert(ngx_certmate_cert_info_t *info);
 static json_t *ngx_certmate_json_str(ngx_str_t *s);
 static json_t *ngx_certmate_json_time(time_t t);
+
+
+/*
+ * A request body: an object with only the given members, of their
+ * types, the required ones present
+ */
+
+ngx_int_t
+ngx_certmate_json_fields(ngx_pool_t *pool, ngx_str_t *body,
+    ngx_certmate_json_field_t *fields, ngx_certmate_problem_t *problem)
+{
+    json_t                     *root, *value, *item;
+    size_t                      i;
+    ngx_str_t                  *s;
+    ngx_array_t                *a;
+    const char                 *key;
+    json_error_t                err;
+    ngx_certmate_json_field_t  *f;
+
+    root = json_loadb((char *) body->data, body->len, JSON_REJECT_DUPLICATES,
+                      &err);
+    if (root == NULL) {
+        ngx_certmate_problem(pool, problem, "invalid_json",
+                             "the body is not JSON: %s (line %d, column %d)",
+                             err.text, err.line, err.column);
+        return NGX_DECLINED;
+    }
+
+    if (ngx_certmate_json_pool(pool, root) == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (!json_is_object(root)) {
+        ngx_certmate_problem(pool, problem, "invalid_request",
+                             "the body must be a JSON object");
+        return NGX_DECLINED;
+    }
+
+    json_object_foreach(root, key, value) {
+
+        for (f = fields; f->name; f++) {
+            if (ngx_strcmp(key, f->name) == 0) {
+                break;
+            }
+        }
+
+        if (f->name == NULL) {
+            ngx_certmate_problem(pool, problem, "invalid_request",
+                                 "unknown member \"%*s\"",
+                                 ngx_min(ngx_strlen(key), 64), key);
+            return NGX_DECLINED;
+        }
+    }
+
+    for (f = fields; f->name; f++) {
+        value = json_object_get(root, f->name);
+
+        if (value == NULL) {
+            if (f->required) {
+                ngx_certmate_problem(pool, problem, "invalid_request",
+                                     "\"%s\" is required", f->name);
+                return NGX_DECLINED;
+            }
+
+            continue;
+        }
+
+        if (f->type == NGX_CERTMATE_JSON_STRING) {
+            if (!json_is_string(value)) {
+                ngx_certmate_problem(pool, problem, "invalid_request",
+                                     "\"%s\" must be a string", f->name);
+                return NGX_DECLINED;
+            }
+
+            s = f->value;
+            s->len = json_string_length(value);
+            s->data = ngx_pnalloc(pool, s->len + 1);
+            if (s->data == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(s->data, json_string_value(value), s->len);
+            s->data[s->len] = '\0';
+            continue;
+        }
+
+        if (!json_is_array(value) || json_array_size(value) == 0) {
+            ngx_certmate_problem(pool, problem, "invalid_request",
+                                 "\"%s\" must be an array of strings, "
+                                 "not empty", f->name);
+            return NGX_DECLINED;
+        }
+
+        a = f->value;
+
+        if (ngx_array_init(a, pool, json_array_size(value), sizeof(ngx_str_t))
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        json_array_foreach(value, i, item) {
+            if (!json_is_string(item)) {
+                ngx_certmate_problem(pool, problem, "invalid_request",
+                                     "\"%s\" must be an array of strings",
+                                     f->name);
+                return NGX_DECLINED;
+            }
+
+            s = ngx_array_push(a);
+            if (s == NULL) {
+                return NGX_ERROR;
+            }
+
+            s->len = json_string_length(item);
+            s->data = ngx_pnalloc(pool, s->len + 1);
+            if (s->data == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(s->data, json_string_value(item), s->len);
+            s->data[s->len] = '\0';
+        }
+    }
+
+    return NGX_OK;
+}
 
 
 ngx_int_t
@@ -638,6 +767,96 @@ ngx_certmate_json_get(ngx_pool_t *pool, json_t *object, const char *key,
     ngx_memcpy(value->data, json_string_value(member), value->len + 1);
 
     return NGX_OK;
+}
+
+
+ngx_certmate_json_t *
+ngx_certmate_json_object(ngx_pool_t *pool)
+{
+    ngx_certmate_json_t  *obj;
+
+    obj = ngx_palloc(pool, sizeof(ngx_certmate_json_t));
+    if (obj == NULL) {
+        return NULL;
+    }
+
+    obj->items = ngx_certmate_json_pool(pool, json_object());
+    if (obj->items == NULL) {
+        return NULL;
+    }
+
+    return obj;
+}
+
+
+ngx_int_t
+ngx_certmate_json_set_str(ngx_certmate_json_t *obj, const char *key,
+    ngx_str_t *value)
+{
+    return json_object_set_new(obj->items, key, ngx_certmate_json_str(value))
+           == 0 ? NGX_OK : NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_certmate_json_set_strs(ngx_certmate_json_t *obj, const char *key,
+    ngx_str_t *values, ngx_uint_t n)
+{
+    json_t      *array;
+    ngx_uint_t   i;
+
+    array = json_array();
+    if (array == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (json_array_append_new(array, ngx_certmate_json_str(&values[i]))
+            != 0)
+        {
+            json_decref(array);
+            return NGX_ERROR;
+        }
+    }
+
+    return json_object_set_new(obj->items, key, array) == 0
+           ? NGX_OK : NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_certmate_json_set_time(ngx_certmate_json_t *obj, const char *key,
+    time_t value)
+{
+    return json_object_set_new(obj->items, key, ngx_certmate_json_time(value))
+           == 0 ? NGX_OK : NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_certmate_json_set_uint(ngx_certmate_json_t *obj, const char *key,
+    uint64_t value)
+{
+    return json_object_set_new(obj->items, key,
+                               json_integer((json_int_t) value))
+           == 0 ? NGX_OK : NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_certmate_json_set_object(ngx_certmate_json_t *obj, const char *key,
+    ngx_certmate_json_t *value)
+{
+    return json_object_set(obj->items, key, value->items) == 0
+           ? NGX_OK : NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_certmate_json_object_done(ngx_pool_t *pool, ngx_certmate_json_t *obj,
+    ngx_str_t *out)
+{
+    return ngx_certmate_json_dump(pool, obj->items, 1, out);
 }
 
 

@@ -51,6 +51,22 @@ typedef struct {
 } ngx_certmate_acme_problem_t;
 
 
+/* the members a request body may have */
+
+#define NGX_CERTMATE_JSON_STRING   1
+#define NGX_CERTMATE_JSON_STRINGS  2       /* an array of strings */
+
+typedef struct {
+    const char   *name;
+    ngx_uint_t    type;
+    ngx_uint_t    required;
+    void         *value;    /* ngx_str_t, or ngx_array_t of ngx_str_t */
+} ngx_certmate_json_field_t;
+
+
+ngx_int_t ngx_certmate_json_fields(ngx_pool_t *pool, ngx_str_t *body,
+    ngx_certmate_json_field_t *fields, ngx_certmate_problem_t *problem);
+
 ngx_int_t ngx_certmate_json_import(ngx_pool_t *pool, ngx_str_t *body,
     ngx_str_t *certificate, ngx_str_t *private_key,
     ngx_certmate_problem_t *problem);
@@ -85,6 +101,20 @@ ngx_int_t ngx_certmate_json_jws_header(ngx_pool_t *pool, const char *alg,
     ngx_str_t *out);
 ngx_int_t ngx_certmate_json_jws(ngx_pool_t *pool, ngx_str_t *header,
     ngx_str_t *payload, ngx_str_t *signature, ngx_str_t *out);
+
+ngx_certmate_json_t *ngx_certmate_json_object(ngx_pool_t *pool);
+ngx_int_t ngx_certmate_json_set_str(ngx_certmate_json_t *obj,
+    const char *key, ngx_str_t *value);
+ngx_int_t ngx_certmate_json_set_strs(ngx_certmate_json_t *obj,
+    const char *key, ngx_str_t *values, ngx_uint_t n);
+ngx_int_t ngx_certmate_json_set_time(ngx_certmate_json_t *obj,
+    const char *key, time_t value);
+ngx_int_t ngx_certmate_json_set_uint(ngx_certmate_json_t *obj,
+    const char *key, uint64_t value);
+ngx_int_t ngx_certmate_json_set_object(ngx_certmate_json_t *obj,
+    const char *key, ngx_certmate_json_t *value);
+ngx_int_t ngx_certmate_json_object_done(ngx_pool_t *pool,
+    ngx_certmate_json_t *obj, ngx_str_t *out);
 
 ngx_certmate_json_t *ngx_certmate_json_list(ngx_pool_t *pool);
 ngx_int_t ngx_certmate_json_list_add(ngx_certmate_json_t *list,

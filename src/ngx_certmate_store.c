@@ -21,6 +21,14 @@
  *   accounts  issuer name   -> an ACME account: directory, URL, key
  *   tokens    token         -> the key authorization of an HTTP-01
  *                              challenge under way
+ *   ca        "ca"          -> the built-in CA: its chain and key (and
+ *                              the root's key when certmate made it),
+ *                              the delegated OCSP signer, the current CRL
+ *   serials   serial        -> a certificate the built-in CA issued, by
+ *                              the content octets of its serial: status,
+ *                              revocation time and reason, the DER, the
+ *                              profile, the id of its stored record
+ *             meta "revocations" -> uint64, bumped by every revocation
  *
  * Records are a fixed header, the lengths of the blobs that follow it
  * (uint32 each) and the blobs.  A certificate's version is the
@@ -34,20 +42,24 @@
 
 
 #define NGX_CERTMATE_STORE_FORMAT   1
-#define NGX_CERTMATE_STORE_DBS      8
+#define NGX_CERTMATE_STORE_DBS      10
 #define NGX_CERTMATE_STORE_READERS  510
 #define NGX_CERTMATE_STORE_RETRY    1
 
 #define NGX_CERTMATE_STORE_CERT_BLOBS     7
 #define NGX_CERTMATE_STORE_ACME_BLOBS     4
 #define NGX_CERTMATE_STORE_ACCOUNT_BLOBS  3
+#define NGX_CERTMATE_STORE_CA_BLOBS       6
+#define NGX_CERTMATE_STORE_SERIAL_BLOBS   2
+
+#define NGX_CERTMATE_STORE_CERT_REVOKED   0x0001
 
 
 typedef struct {
     uint32_t        format;
     uint8_t         key_type;
     uint8_t         source;
-    uint16_t        reserved;
+    uint16_t        flags;
     uint64_t        version;
     int64_t         not_before;
     int64_t         not_after;
@@ -72,6 +84,31 @@ typedef struct {
 
 
 typedef struct {
+    uint32_t        format;
+    uint8_t         key_type;
+    uint8_t         root_key_type;
+    uint16_t        reserved;
+    uint64_t        version;
+    int64_t         signer_not_after;
+    uint64_t        crl_number;
+    int64_t         crl_this_update;
+    int64_t         crl_next_update;
+    uint64_t        crl_revocations;
+} ngx_certmate_store_ca_rec_t;
+
+
+typedef struct {
+    uint32_t        format;
+    uint8_t         status;
+    uint8_t         reason;
+    uint16_t        reserved;
+    int64_t         revoked_at;
+    int64_t         not_after;
+    u_char          cert_id[NGX_CERTMATE_ID_LEN];
+} ngx_certmate_store_serial_rec_t;
+
+
+typedef struct {
     u_char          key_class;
     u_char          newness[8];     /* ~version, big-endian */
     u_char          id[NGX_CERTMATE_ID_LEN];
@@ -90,6 +127,8 @@ typedef struct {
     MDB_dbi         acme;
     MDB_dbi         accounts;
     MDB_dbi         tokens;
+    MDB_dbi         ca;
+    MDB_dbi         serials;
 
     MDB_txn        *rtxn;           /* reset between uses */
     MDB_cursor     *names_cursor;
@@ -128,8 +167,16 @@ static ngx_int_t ngx_certmate_store_link(MDB_txn *txn,
     ngx_certmate_cert_t *cert, ngx_log_t *log);
 static void ngx_certmate_store_ref(ngx_certmate_store_ref_t *ref,
     ngx_certmate_cert_t *cert);
-static ngx_int_t ngx_certmate_store_bump(MDB_txn *txn, uint64_t *generation,
-    ngx_log_t *log);
+static ngx_int_t ngx_certmate_store_bump(MDB_txn *txn, char *counter,
+    uint64_t *value, ngx_log_t *log);
+static ngx_int_t ngx_certmate_store_ca_decode(MDB_val *data,
+    ngx_certmate_ca_t *ca, ngx_log_t *log);
+static void ngx_certmate_store_ca_blobs(ngx_certmate_ca_t *ca,
+    ngx_str_t **blobs);
+static ngx_int_t ngx_certmate_store_serial_decode(MDB_val *key,
+    MDB_val *data, ngx_certmate_serial_t *s, ngx_log_t *log);
+static ngx_int_t ngx_certmate_store_serial_write(MDB_txn *txn,
+    ngx_certmate_serial_t *s, unsigned int flags, ngx_log_t *log);
 static ngx_int_t ngx_certmate_store_commit(MDB_txn *txn, ngx_log_t *log);
 static ngx_int_t ngx_certmate_store_encode(MDB_txn *txn, MDB_dbi dbi,
     MDB_val *key, void *head, size_t size, ngx_str_t **blobs, ngx_uint_t n,
@@ -141,6 +188,8 @@ static ngx_int_t ngx_certmate_store_error(int rc, const char *call,
 
 
 static ngx_certmate_store_t  ngx_certmate_store;
+
+static u_char  ngx_certmate_store_no_id[NGX_CERTMATE_ID_LEN];
 
 
 void
@@ -260,6 +309,14 @@ ngx_certmate_store_setup(ngx_log_t *log)
 
     if (rc == MDB_SUCCESS) {
         rc = mdb_dbi_open(txn, "tokens", MDB_CREATE, &st->tokens);
+    }
+
+    if (rc == MDB_SUCCESS) {
+        rc = mdb_dbi_open(txn, "ca", MDB_CREATE, &st->ca);
+    }
+
+    if (rc == MDB_SUCCESS) {
+        rc = mdb_dbi_open(txn, "serials", MDB_CREATE, &st->serials);
     }
 
     if (rc != MDB_SUCCESS) {
@@ -718,6 +775,7 @@ ngx_certmate_store_cert_decode(MDB_val *data, ngx_certmate_cert_t *cert,
     cert->not_after = rec.not_after;
     cert->key_type = rec.key_type;
     cert->source = rec.source;
+    cert->revoked = (rec.flags & NGX_CERTMATE_STORE_CERT_REVOKED) ? 1 : 0;
     ngx_memcpy(cert->fingerprint, rec.fingerprint,
                NGX_CERTMATE_FINGERPRINT_LEN);
 
@@ -982,6 +1040,216 @@ ngx_certmate_store_token_get(ngx_str_t *token, ngx_str_t *keyauth,
 
 
 ngx_int_t
+ngx_certmate_store_ca_get(ngx_certmate_ca_t *ca, ngx_log_t *log)
+{
+    int      rc;
+    MDB_val  key, data;
+
+    key.mv_data = "ca";
+    key.mv_size = sizeof("ca") - 1;
+
+    rc = mdb_get(ngx_certmate_store.rtxn, ngx_certmate_store.ca, &key, &data);
+
+    if (rc == MDB_NOTFOUND) {
+        return NGX_DECLINED;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        return ngx_certmate_store_error(rc, "mdb_get()", log);
+    }
+
+    return ngx_certmate_store_ca_decode(&data, ca, log);
+}
+
+
+static ngx_int_t
+ngx_certmate_store_ca_decode(MDB_val *data, ngx_certmate_ca_t *ca,
+    ngx_log_t *log)
+{
+    ngx_str_t                    *blobs[NGX_CERTMATE_STORE_CA_BLOBS];
+    ngx_certmate_store_ca_rec_t   rec;
+
+    ngx_certmate_store_ca_blobs(ca, blobs);
+
+    if (ngx_certmate_store_decode(data, &rec, sizeof(rec), blobs,
+                                  NGX_CERTMATE_STORE_CA_BLOBS)
+        != NGX_OK
+        || rec.format != NGX_CERTMATE_STORE_FORMAT
+        || ca->chain.len == 0
+        || ca->key.len == 0)
+    {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "certmate store has a damaged CA record");
+        return NGX_ERROR;
+    }
+
+    ca->version = rec.version;
+    ca->key_type = rec.key_type;
+    ca->root_key_type = rec.root_key_type;
+    ca->signer_not_after = rec.signer_not_after;
+    ca->crl_number = rec.crl_number;
+    ca->crl_this_update = rec.crl_this_update;
+    ca->crl_next_update = rec.crl_next_update;
+    ca->crl_revocations = rec.crl_revocations;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_certmate_store_ca_blobs(ngx_certmate_ca_t *ca, ngx_str_t **blobs)
+{
+    blobs[0] = &ca->chain;
+    blobs[1] = &ca->key;
+    blobs[2] = &ca->root_key;
+    blobs[3] = &ca->signer;
+    blobs[4] = &ca->signer_key;
+    blobs[5] = &ca->crl;
+}
+
+
+/* how many revocations the store has seen */
+
+ngx_int_t
+ngx_certmate_store_revocations(uint64_t *count, ngx_log_t *log)
+{
+    int      rc;
+    MDB_val  key, data;
+
+    key.mv_data = "revocations";
+    key.mv_size = sizeof("revocations") - 1;
+
+    rc = mdb_get(ngx_certmate_store.rtxn, ngx_certmate_store.meta, &key,
+                 &data);
+
+    if (rc == MDB_NOTFOUND) {
+        *count = 0;
+        return NGX_OK;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        return ngx_certmate_store_error(rc, "mdb_get()", log);
+    }
+
+    if (data.mv_size != sizeof(uint64_t)) {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "certmate store has a damaged \"revocations\" record");
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(count, data.mv_data, sizeof(uint64_t));
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_certmate_store_serial_get(ngx_str_t *serial, ngx_certmate_serial_t *s,
+    ngx_log_t *log)
+{
+    int      rc;
+    MDB_val  key, data;
+
+    if (serial->len == 0 || serial->len > 20) {
+        return NGX_DECLINED;
+    }
+
+    key.mv_data = serial->data;
+    key.mv_size = serial->len;
+
+    rc = mdb_get(ngx_certmate_store.rtxn, ngx_certmate_store.serials, &key,
+                 &data);
+
+    if (rc == MDB_NOTFOUND) {
+        return NGX_DECLINED;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        return ngx_certmate_store_error(rc, "mdb_get()", log);
+    }
+
+    return ngx_certmate_store_serial_decode(&key, &data, s, log);
+}
+
+
+/* calls the handler for every issued certificate, in serial order */
+
+ngx_int_t
+ngx_certmate_store_serial_each(ngx_certmate_serial_pt handler, void *ctx,
+    ngx_log_t *log)
+{
+    int                     rc;
+    MDB_val                 key, data;
+    ngx_int_t               ret;
+    MDB_cursor             *cursor;
+    ngx_certmate_serial_t   s;
+
+    rc = mdb_cursor_open(ngx_certmate_store.rtxn, ngx_certmate_store.serials,
+                         &cursor);
+    if (rc != MDB_SUCCESS) {
+        return ngx_certmate_store_error(rc, "mdb_cursor_open()", log);
+    }
+
+    ret = NGX_OK;
+
+    for (rc = mdb_cursor_get(cursor, &key, &data, MDB_FIRST);
+         rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(cursor, &key, &data, MDB_NEXT))
+    {
+        ret = ngx_certmate_store_serial_decode(&key, &data, &s, log);
+
+        if (ret == NGX_OK) {
+            ret = handler(&s, ctx);
+        }
+
+        if (ret != NGX_OK) {
+            break;
+        }
+    }
+
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
+        ret = ngx_certmate_store_error(rc, "mdb_cursor_get()", log);
+    }
+
+    mdb_cursor_close(cursor);
+
+    return ret;
+}
+
+
+static ngx_int_t
+ngx_certmate_store_serial_decode(MDB_val *key, MDB_val *data,
+    ngx_certmate_serial_t *s, ngx_log_t *log)
+{
+    ngx_str_t                        *blobs[NGX_CERTMATE_STORE_SERIAL_BLOBS];
+    ngx_certmate_store_serial_rec_t   rec;
+
+    blobs[0] = &s->cert;
+    blobs[1] = &s->profile;
+
+    if (ngx_certmate_store_decode(data, &rec, sizeof(rec), blobs,
+                                  NGX_CERTMATE_STORE_SERIAL_BLOBS)
+        != NGX_OK
+        || rec.format != NGX_CERTMATE_STORE_FORMAT)
+    {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "certmate store has a damaged serial record");
+        return NGX_ERROR;
+    }
+
+    s->serial.data = key->mv_data;
+    s->serial.len = key->mv_size;
+    s->status = rec.status;
+    s->reason = rec.reason;
+    s->revoked_at = rec.revoked_at;
+    s->not_after = rec.not_after;
+    ngx_memcpy(s->cert_id, rec.cert_id, NGX_CERTMATE_ID_LEN);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
 ngx_certmate_store_put(ngx_certmate_cert_t *cert, ngx_uint_t *replaced,
     ngx_log_t *log)
 {
@@ -1064,6 +1332,276 @@ ngx_certmate_store_acme_issued(ngx_certmate_acme_state_t *state,
     }
 
     return ngx_certmate_store_write_end(txn, rc, log);
+}
+
+
+/* the CA record, its version one past the stored one */
+
+ngx_int_t
+ngx_certmate_store_ca_put(ngx_certmate_ca_t *ca, ngx_log_t *log)
+{
+    int                           rc;
+    MDB_txn                      *txn;
+    MDB_val                       key, data;
+    ngx_str_t                    *blobs[NGX_CERTMATE_STORE_CA_BLOBS];
+    ngx_certmate_store_ca_rec_t   rec;
+
+    if (ngx_certmate_store_write_begin(&txn, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    key.mv_data = "ca";
+    key.mv_size = sizeof("ca") - 1;
+
+    ngx_memzero(&rec, sizeof(rec));
+
+    rc = mdb_get(txn, ngx_certmate_store.ca, &key, &data);
+
+    if (rc == MDB_SUCCESS && data.mv_size >= sizeof(rec)) {
+        ngx_memcpy(&rec, data.mv_data, sizeof(rec));
+
+    } else if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
+        return ngx_certmate_store_write_end(txn,
+                             ngx_certmate_store_error(rc, "mdb_get()", log),
+                             log);
+    }
+
+    ca->version = rec.version + 1;
+
+    ngx_memzero(&rec, sizeof(rec));
+
+    rec.format = NGX_CERTMATE_STORE_FORMAT;
+    rec.key_type = (uint8_t) ca->key_type;
+    rec.root_key_type = (uint8_t) ca->root_key_type;
+    rec.version = ca->version;
+    rec.signer_not_after = ca->signer_not_after;
+    rec.crl_number = ca->crl_number;
+    rec.crl_this_update = ca->crl_this_update;
+    rec.crl_next_update = ca->crl_next_update;
+    rec.crl_revocations = ca->crl_revocations;
+
+    ngx_certmate_store_ca_blobs(ca, blobs);
+
+    return ngx_certmate_store_write_end(txn,
+                 ngx_certmate_store_encode(txn, ngx_certmate_store.ca, &key,
+                                           &rec, sizeof(rec), blobs,
+                                           NGX_CERTMATE_STORE_CA_BLOBS, log),
+                 log);
+}
+
+
+/*
+ * A certificate the built-in CA issued: its serial (NGX_BUSY when the
+ * serial exists already), the certificate record when it has a key in
+ * the store, and the removal of the one it replaces, all at once
+ */
+
+ngx_int_t
+ngx_certmate_store_ca_issued(ngx_certmate_serial_t *serial,
+    ngx_certmate_cert_t *cert, u_char *old, ngx_log_t *log)
+{
+    MDB_txn     *txn;
+    ngx_int_t    rc;
+    ngx_uint_t   found;
+
+    if (ngx_certmate_store_write_begin(&txn, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_certmate_store_serial_write(txn, serial, MDB_NOOVERWRITE, log);
+
+    if (rc == NGX_OK && cert) {
+        rc = ngx_certmate_store_cert_write(txn, cert, &found, log);
+    }
+
+    if (rc == NGX_OK && old) {
+        rc = ngx_certmate_store_cert_remove(txn, old, &found, log);
+    }
+
+    return ngx_certmate_store_write_end(txn, rc, log);
+}
+
+
+/*
+ * Marks a serial revoked, and its certificate record, which is no
+ * longer served; NGX_DECLINED for an unknown serial, NGX_BUSY for one
+ * revoked already
+ */
+
+ngx_int_t
+ngx_certmate_store_revoke(ngx_str_t *serial, ngx_uint_t reason, time_t when,
+    ngx_log_t *log)
+{
+    int                    rc;
+    u_char                *copy;
+    MDB_txn               *txn;
+    MDB_val                key, data;
+    uint64_t               count;
+    ngx_int_t              ret;
+    ngx_uint_t             found;
+    ngx_certmate_cert_t    cert;
+    ngx_certmate_serial_t  s;
+
+    if (serial->len == 0 || serial->len > 20) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_certmate_store_write_begin(&txn, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    copy = NULL;
+
+    key.mv_data = serial->data;
+    key.mv_size = serial->len;
+
+    rc = mdb_get(txn, ngx_certmate_store.serials, &key, &data);
+
+    if (rc == MDB_NOTFOUND) {
+        ret = NGX_DECLINED;
+        goto done;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        ret = ngx_certmate_store_error(rc, "mdb_get()", log);
+        goto done;
+    }
+
+    ret = ngx_certmate_store_serial_decode(&key, &data, &s, log);
+    if (ret != NGX_OK) {
+        goto done;
+    }
+
+    if (s.status == NGX_CERTMATE_SERIAL_REVOKED) {
+        ret = NGX_BUSY;
+        goto done;
+    }
+
+    /* the values point into pages the writes below may reuse */
+
+    copy = ngx_alloc(data.mv_size + key.mv_size, log);
+    if (copy == NULL) {
+        ret = NGX_ERROR;
+        goto done;
+    }
+
+    ngx_memcpy(copy, data.mv_data, data.mv_size);
+    ngx_memcpy(copy + data.mv_size, key.mv_data, key.mv_size);
+
+    data.mv_data = copy;
+    key.mv_data = copy + data.mv_size;
+
+    ret = ngx_certmate_store_serial_decode(&key, &data, &s, log);
+    if (ret != NGX_OK) {
+        goto done;
+    }
+
+    s.status = NGX_CERTMATE_SERIAL_REVOKED;
+    s.reason = reason;
+    s.revoked_at = when;
+
+    ret = ngx_certmate_store_serial_write(txn, &s, 0, log);
+    if (ret != NGX_OK) {
+        goto done;
+    }
+
+    ret = ngx_certmate_store_bump(txn, "revocations", &count, log);
+    if (ret != NGX_OK) {
+        goto done;
+    }
+
+    if (ngx_memcmp(s.cert_id, ngx_certmate_store_no_id, NGX_CERTMATE_ID_LEN)
+        == 0)
+    {
+        goto done;
+    }
+
+    key.mv_data = s.cert_id;
+    key.mv_size = NGX_CERTMATE_ID_LEN;
+
+    rc = mdb_get(txn, ngx_certmate_store.certs, &key, &data);
+
+    if (rc == MDB_NOTFOUND) {
+        goto done;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        ret = ngx_certmate_store_error(rc, "mdb_get()", log);
+        goto done;
+    }
+
+    ngx_free(copy);
+
+    copy = ngx_alloc(data.mv_size, log);
+    if (copy == NULL) {
+        ret = NGX_ERROR;
+        goto done;
+    }
+
+    ngx_memcpy(copy, data.mv_data, data.mv_size);
+    data.mv_data = copy;
+
+    ret = ngx_certmate_store_cert_decode(&data, &cert, log);
+    if (ret != NGX_OK) {
+        goto done;
+    }
+
+    ngx_memcpy(cert.id, s.cert_id, NGX_CERTMATE_ID_LEN);
+    cert.revoked = 1;
+
+    ret = ngx_certmate_store_cert_write(txn, &cert, &found, log);
+
+done:
+
+    ret = ngx_certmate_store_write_end(txn, ret, log);
+
+    if (copy) {
+        ngx_free(copy);
+    }
+
+    return ret;
+}
+
+
+static ngx_int_t
+ngx_certmate_store_serial_write(MDB_txn *txn, ngx_certmate_serial_t *s,
+    unsigned int flags, ngx_log_t *log)
+{
+    int                               rc;
+    MDB_val                           key, data;
+    ngx_str_t                        *blobs[NGX_CERTMATE_STORE_SERIAL_BLOBS];
+    ngx_certmate_store_serial_rec_t   rec;
+
+    ngx_memzero(&rec, sizeof(rec));
+
+    rec.format = NGX_CERTMATE_STORE_FORMAT;
+    rec.status = (uint8_t) s->status;
+    rec.reason = (uint8_t) s->reason;
+    rec.revoked_at = s->revoked_at;
+    rec.not_after = s->not_after;
+    ngx_memcpy(rec.cert_id, s->cert_id, NGX_CERTMATE_ID_LEN);
+
+    blobs[0] = &s->cert;
+    blobs[1] = &s->profile;
+
+    key.mv_data = s->serial.data;
+    key.mv_size = s->serial.len;
+
+    if (flags & MDB_NOOVERWRITE) {
+        rc = mdb_get(txn, ngx_certmate_store.serials, &key, &data);
+
+        if (rc == MDB_SUCCESS) {
+            return NGX_BUSY;
+        }
+
+        if (rc != MDB_NOTFOUND) {
+            return ngx_certmate_store_error(rc, "mdb_get()", log);
+        }
+    }
+
+    return ngx_certmate_store_encode(txn, ngx_certmate_store.serials, &key,
+                                     &rec, sizeof(rec), blobs,
+                                     NGX_CERTMATE_STORE_SERIAL_BLOBS, log);
 }
 
 
@@ -1188,7 +1726,7 @@ ngx_certmate_store_cert_write(MDB_txn *txn, ngx_certmate_cert_t *cert,
     ngx_str_t                      *blobs[NGX_CERTMATE_STORE_CERT_BLOBS];
     ngx_certmate_store_cert_rec_t   rec;
 
-    rc = ngx_certmate_store_bump(txn, &generation, log);
+    rc = ngx_certmate_store_bump(txn, "generation", &generation, log);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -1205,6 +1743,7 @@ ngx_certmate_store_cert_write(MDB_txn *txn, ngx_certmate_cert_t *cert,
     rec.format = NGX_CERTMATE_STORE_FORMAT;
     rec.key_type = (uint8_t) cert->key_type;
     rec.source = (uint8_t) cert->source;
+    rec.flags = cert->revoked ? NGX_CERTMATE_STORE_CERT_REVOKED : 0;
     rec.version = cert->version;
     rec.not_before = cert->not_before;
     rec.not_after = cert->not_after;
@@ -1219,7 +1758,7 @@ ngx_certmate_store_cert_write(MDB_txn *txn, ngx_certmate_cert_t *cert,
     rc = ngx_certmate_store_encode(txn, ngx_certmate_store.certs, &key, &rec,
                                    sizeof(rec), blobs,
                                    NGX_CERTMATE_STORE_CERT_BLOBS, log);
-    if (rc != NGX_OK) {
+    if (rc != NGX_OK || cert->revoked) {
         return rc;
     }
 
@@ -1250,7 +1789,7 @@ ngx_certmate_store_cert_remove(MDB_txn *txn, u_char *id, ngx_uint_t *found,
         return ngx_certmate_store_error(rc, "mdb_del()", log);
     }
 
-    return ngx_certmate_store_bump(txn, &generation, log);
+    return ngx_certmate_store_bump(txn, "generation", &generation, log);
 }
 
 
@@ -1392,30 +1931,39 @@ ngx_certmate_store_ref(ngx_certmate_store_ref_t *ref,
 }
 
 
+/* adds one to a counter of the meta database; a missing one was 0 */
+
 static ngx_int_t
-ngx_certmate_store_bump(MDB_txn *txn, uint64_t *generation, ngx_log_t *log)
+ngx_certmate_store_bump(MDB_txn *txn, char *counter, uint64_t *value,
+    ngx_log_t *log)
 {
     int      rc;
     MDB_val  key, data;
 
-    key.mv_data = "generation";
-    key.mv_size = sizeof("generation") - 1;
+    key.mv_data = counter;
+    key.mv_size = ngx_strlen(counter);
 
     rc = mdb_get(txn, ngx_certmate_store.meta, &key, &data);
-    if (rc != MDB_SUCCESS) {
+
+    if (rc == MDB_NOTFOUND) {
+        *value = 0;
+
+    } else if (rc != MDB_SUCCESS) {
         return ngx_certmate_store_error(rc, "mdb_get()", log);
-    }
 
-    if (data.mv_size != sizeof(uint64_t)) {
+    } else if (data.mv_size != sizeof(uint64_t)) {
         ngx_log_error(NGX_LOG_ALERT, log, 0,
-                      "certmate store has a damaged generation record");
+                      "certmate store has a damaged \"%s\" record", counter);
         return NGX_ERROR;
+
+    } else {
+        ngx_memcpy(value, data.mv_data, sizeof(uint64_t));
     }
 
-    ngx_memcpy(generation, data.mv_data, sizeof(uint64_t));
-    (*generation)++;
+    (*value)++;
 
-    data.mv_data = generation;
+    data.mv_data = value;
+    data.mv_size = sizeof(uint64_t);
 
     rc = mdb_put(txn, ngx_certmate_store.meta, &key, &data, 0);
     if (rc != MDB_SUCCESS) {

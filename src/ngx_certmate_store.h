@@ -46,6 +46,53 @@ typedef struct {
 } ngx_certmate_acme_state_t;
 
 
+/*
+ * The built-in CA: the issuing CA and its chain, the delegated OCSP
+ * signer and the current CRL.  One record; "version" grows with every
+ * write, so that workers know when their parsed copy is stale.
+ */
+
+typedef struct {
+    uint64_t    version;
+    ngx_uint_t  key_type;       /* of the issuing CA's key */
+    ngx_uint_t  root_key_type;  /* 0: imported, no root key */
+    ngx_str_t   chain;          /* DER certificates, issuing CA first */
+    ngx_str_t   key;            /* the issuing CA's key, DER */
+    ngx_str_t   root_key;
+
+    ngx_str_t   signer;         /* the OCSP signer: certificate, DER */
+    ngx_str_t   signer_key;     /* P-256, SEC1 DER */
+    time_t      signer_not_after;
+
+    ngx_str_t   crl;            /* DER */
+    uint64_t    crl_number;
+    time_t      crl_this_update;
+    time_t      crl_next_update;
+    uint64_t    crl_revocations;    /* the revocation count it covers */
+} ngx_certmate_ca_t;
+
+
+/* a certificate the built-in CA issued, by serial */
+
+#define NGX_CERTMATE_SERIAL_GOOD     0
+#define NGX_CERTMATE_SERIAL_REVOKED  1
+
+typedef struct {
+    ngx_str_t   serial;         /* the INTEGER's content octets */
+    ngx_uint_t  status;
+    ngx_uint_t  reason;         /* CRLReason, when revoked */
+    time_t      revoked_at;
+    time_t      not_after;
+    u_char      cert_id[NGX_CERTMATE_ID_LEN];   /* zeros: a signed CSR */
+    ngx_str_t   cert;           /* DER */
+    ngx_str_t   profile;
+} ngx_certmate_serial_t;
+
+
+typedef ngx_int_t (*ngx_certmate_serial_pt)(ngx_certmate_serial_t *serial,
+    void *data);
+
+
 /* an ACME account */
 
 typedef struct {
@@ -79,6 +126,13 @@ ngx_int_t ngx_certmate_store_account_get(ngx_str_t *issuer,
 ngx_int_t ngx_certmate_store_token_get(ngx_str_t *token, ngx_str_t *keyauth,
     ngx_log_t *log);
 
+ngx_int_t ngx_certmate_store_ca_get(ngx_certmate_ca_t *ca, ngx_log_t *log);
+ngx_int_t ngx_certmate_store_revocations(uint64_t *count, ngx_log_t *log);
+ngx_int_t ngx_certmate_store_serial_get(ngx_str_t *serial,
+    ngx_certmate_serial_t *s, ngx_log_t *log);
+ngx_int_t ngx_certmate_store_serial_each(ngx_certmate_serial_pt handler,
+    void *data, ngx_log_t *log);
+
 ngx_int_t ngx_certmate_store_put(ngx_certmate_cert_t *cert,
     ngx_uint_t *replaced, ngx_log_t *log);
 ngx_int_t ngx_certmate_store_delete(u_char *id, ngx_log_t *log);
@@ -86,6 +140,11 @@ ngx_int_t ngx_certmate_store_acme_put(ngx_certmate_acme_state_t *state,
     ngx_log_t *log);
 ngx_int_t ngx_certmate_store_acme_issued(ngx_certmate_acme_state_t *state,
     ngx_certmate_cert_t *cert, u_char *old, ngx_log_t *log);
+ngx_int_t ngx_certmate_store_ca_put(ngx_certmate_ca_t *ca, ngx_log_t *log);
+ngx_int_t ngx_certmate_store_ca_issued(ngx_certmate_serial_t *serial,
+    ngx_certmate_cert_t *cert, u_char *old, ngx_log_t *log);
+ngx_int_t ngx_certmate_store_revoke(ngx_str_t *serial, ngx_uint_t reason,
+    time_t when, ngx_log_t *log);
 ngx_int_t ngx_certmate_store_account_put(ngx_certmate_acme_account_t *account,
     ngx_log_t *log);
 ngx_int_t ngx_certmate_store_token_put(ngx_str_t *token, ngx_str_t *keyauth,

@@ -9,6 +9,12 @@
  *   GET    /v1/certificates/{id}    one certificate
  *   DELETE /v1/certificates/{id}    delete one
  *   GET    /v1/acme/orders          what certmate_acme does for each name
+ *   POST   /v1/certificates/issue   issue from the built-in CA
+ *   POST   /v1/certificates/{id}/renew
+ *   POST   /v1/certificates/{id}/revoke
+ *   POST   /v1/serials/{hex}/revoke
+ *   GET    /v1/ca                   the built-in CA
+ *   POST   /v1/ca/sign              sign a CSR
  *
  * Every request needs a bearer token whose SHA-256 one of the
  * "certmate_admin_token"s has.  Errors are JSON:
@@ -17,6 +23,7 @@
 
 
 #include "ngx_http_certmate_admin.h"
+#include "ngx_certmate_ca.h"
 #include "ngx_certmate_cert.h"
 #include "ngx_certmate_json.h"
 #include "ngx_certmate_store.h"
@@ -27,20 +34,32 @@
 
 #define NGX_HTTP_CERTMATE_ALLOW_LEN       sizeof("GET, HEAD, POST, DELETE")
 
+#define NGX_HTTP_CERTMATE_BODY_NONE       0
+#define NGX_HTTP_CERTMATE_BODY_JSON       1
+#define NGX_HTTP_CERTMATE_BODY_OPTIONAL   2
+
 #define NGX_HTTP_UNPROCESSABLE_ENTITY     422
 #define NGX_HTTP_INSUFFICIENT_STORAGE     507
 
 
 typedef ngx_int_t (*ngx_http_certmate_admin_pt)(ngx_http_request_t *r,
-    ngx_str_t *arg);
+    ngx_str_t *arg, ngx_str_t *body);
 
 
 typedef struct {
     ngx_str_t                    path;
-    ngx_uint_t                   arg;       /* path ends in "/{id}" */
+    ngx_uint_t                   arg;       /* "{id}" follows the path */
+    ngx_str_t                    suffix;    /* and this follows "{id}" */
     ngx_uint_t                   method;
+    ngx_uint_t                   body;
     ngx_http_certmate_admin_pt   handler;
 } ngx_http_certmate_admin_route_t;
+
+
+typedef struct {
+    ngx_http_certmate_admin_route_t  *route;
+    ngx_str_t                         arg;
+} ngx_http_certmate_admin_ctx_t;
 
 
 typedef struct {
@@ -56,9 +75,9 @@ typedef struct {
 static ngx_int_t ngx_http_certmate_admin_auth(ngx_http_request_t *r,
     ngx_http_certmate_loc_conf_t *cmlcf, ngx_certmate_problem_t *problem);
 static ngx_int_t ngx_http_certmate_admin_health(ngx_http_request_t *r,
-    ngx_str_t *arg);
+    ngx_str_t *arg, ngx_str_t *body);
 static ngx_int_t ngx_http_certmate_admin_list(ngx_http_request_t *r,
-    ngx_str_t *arg);
+    ngx_str_t *arg, ngx_str_t *body);
 static ngx_int_t ngx_http_certmate_admin_filter(ngx_http_request_t *r,
     ngx_http_certmate_admin_filter_t *filter,
     ngx_certmate_problem_t *problem);
@@ -67,20 +86,45 @@ static ngx_int_t ngx_http_certmate_admin_arg(ngx_http_request_t *r,
 static ngx_uint_t ngx_http_certmate_admin_match(ngx_certmate_cert_t *cert,
     ngx_http_certmate_admin_filter_t *filter);
 static ngx_int_t ngx_http_certmate_admin_get(ngx_http_request_t *r,
-    ngx_str_t *arg);
+    ngx_str_t *arg, ngx_str_t *body);
 static ngx_int_t ngx_http_certmate_admin_acme(ngx_http_request_t *r,
-    ngx_str_t *arg);
+    ngx_str_t *arg, ngx_str_t *body);
 static ngx_int_t ngx_http_certmate_admin_delete(ngx_http_request_t *r,
-    ngx_str_t *arg);
+    ngx_str_t *arg, ngx_str_t *body);
 static ngx_int_t ngx_http_certmate_admin_import(ngx_http_request_t *r,
-    ngx_str_t *arg);
-static void ngx_http_certmate_admin_import_body(ngx_http_request_t *r);
-static ngx_int_t ngx_http_certmate_admin_import_store(ngx_http_request_t *r);
+    ngx_str_t *arg, ngx_str_t *body);
+static ngx_int_t ngx_http_certmate_admin_issue(ngx_http_request_t *r,
+    ngx_str_t *arg, ngx_str_t *body);
+static ngx_int_t ngx_http_certmate_admin_sign(ngx_http_request_t *r,
+    ngx_str_t *arg, ngx_str_t *body);
+static ngx_int_t ngx_http_certmate_admin_renew(ngx_http_request_t *r,
+    ngx_str_t *arg, ngx_str_t *body);
+static ngx_int_t ngx_http_certmate_admin_revoke(ngx_http_request_t *r,
+    ngx_str_t *arg, ngx_str_t *body);
+static ngx_int_t ngx_http_certmate_admin_revoke_serial(ngx_http_request_t *r,
+    ngx_str_t *arg, ngx_str_t *body);
+static ngx_int_t ngx_http_certmate_admin_reason(ngx_http_request_t *r,
+    ngx_str_t *body, ngx_uint_t *reason, ngx_certmate_problem_t *problem);
+static ngx_int_t ngx_http_certmate_admin_ca(ngx_http_request_t *r,
+    ngx_str_t *arg, ngx_str_t *body);
+static ngx_int_t ngx_http_certmate_admin_issued(ngx_http_request_t *r,
+    ngx_int_t rc, ngx_certmate_problem_t *problem);
+static ngx_int_t ngx_http_certmate_admin_profile(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_str_t *validity, ngx_certmate_ca_request_t *req,
+    ngx_certmate_problem_t *problem);
+static ngx_int_t ngx_http_certmate_admin_cert_reply(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_certmate_cert_t *cert);
+static ngx_int_t ngx_http_certmate_admin_read(ngx_http_request_t *r,
+    ngx_http_certmate_admin_route_t *route, ngx_str_t *arg);
+static void ngx_http_certmate_admin_read_done(ngx_http_request_t *r);
 static ngx_int_t ngx_http_certmate_admin_body(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_int_t ngx_http_certmate_admin_location(ngx_http_request_t *r,
     ngx_str_t *id);
 static ngx_int_t ngx_http_certmate_admin_unavailable(ngx_http_request_t *r);
+static ngx_int_t ngx_http_certmate_admin_full(ngx_http_request_t *r);
+static ngx_int_t ngx_http_certmate_admin_not_found(ngx_http_request_t *r,
+    const char *what, ngx_str_t *arg);
 static ngx_int_t ngx_http_certmate_admin_refuse(ngx_http_request_t *r,
     ngx_uint_t status, ngx_certmate_problem_t *problem);
 static ngx_int_t ngx_http_certmate_admin_send(ngx_http_request_t *r,
@@ -89,23 +133,45 @@ static ngx_int_t ngx_http_certmate_admin_send(ngx_http_request_t *r,
 
 static ngx_http_certmate_admin_route_t  ngx_http_certmate_admin_routes[] = {
 
-    { ngx_string("/v1/health"), 0, NGX_HTTP_GET,
-      ngx_http_certmate_admin_health },
+    { ngx_string("/v1/health"), 0, ngx_null_string, NGX_HTTP_GET,
+      NGX_HTTP_CERTMATE_BODY_NONE, ngx_http_certmate_admin_health },
 
-    { ngx_string("/v1/certificates"), 0, NGX_HTTP_GET,
-      ngx_http_certmate_admin_list },
+    { ngx_string("/v1/certificates"), 0, ngx_null_string, NGX_HTTP_GET,
+      NGX_HTTP_CERTMATE_BODY_NONE, ngx_http_certmate_admin_list },
 
-    { ngx_string("/v1/certificates"), 0, NGX_HTTP_POST,
-      ngx_http_certmate_admin_import },
+    { ngx_string("/v1/certificates"), 0, ngx_null_string, NGX_HTTP_POST,
+      NGX_HTTP_CERTMATE_BODY_JSON, ngx_http_certmate_admin_import },
 
-    { ngx_string("/v1/certificates/"), 1, NGX_HTTP_GET,
-      ngx_http_certmate_admin_get },
+    { ngx_string("/v1/certificates/issue"), 0, ngx_null_string,
+      NGX_HTTP_POST, NGX_HTTP_CERTMATE_BODY_JSON,
+      ngx_http_certmate_admin_issue },
 
-    { ngx_string("/v1/certificates/"), 1, NGX_HTTP_DELETE,
-      ngx_http_certmate_admin_delete },
+    { ngx_string("/v1/certificates/"), 1, ngx_null_string, NGX_HTTP_GET,
+      NGX_HTTP_CERTMATE_BODY_NONE, ngx_http_certmate_admin_get },
 
-    { ngx_string("/v1/acme/orders"), 0, NGX_HTTP_GET,
-      ngx_http_certmate_admin_acme }
+    { ngx_string("/v1/certificates/"), 1, ngx_null_string, NGX_HTTP_DELETE,
+      NGX_HTTP_CERTMATE_BODY_NONE, ngx_http_certmate_admin_delete },
+
+    { ngx_string("/v1/certificates/"), 1, ngx_string("/renew"),
+      NGX_HTTP_POST, NGX_HTTP_CERTMATE_BODY_NONE,
+      ngx_http_certmate_admin_renew },
+
+    { ngx_string("/v1/certificates/"), 1, ngx_string("/revoke"),
+      NGX_HTTP_POST, NGX_HTTP_CERTMATE_BODY_OPTIONAL,
+      ngx_http_certmate_admin_revoke },
+
+    { ngx_string("/v1/serials/"), 1, ngx_string("/revoke"),
+      NGX_HTTP_POST, NGX_HTTP_CERTMATE_BODY_OPTIONAL,
+      ngx_http_certmate_admin_revoke_serial },
+
+    { ngx_string("/v1/ca"), 0, ngx_null_string, NGX_HTTP_GET,
+      NGX_HTTP_CERTMATE_BODY_NONE, ngx_http_certmate_admin_ca },
+
+    { ngx_string("/v1/ca/sign"), 0, ngx_null_string, NGX_HTTP_POST,
+      NGX_HTTP_CERTMATE_BODY_JSON, ngx_http_certmate_admin_sign },
+
+    { ngx_string("/v1/acme/orders"), 0, ngx_null_string, NGX_HTTP_GET,
+      NGX_HTTP_CERTMATE_BODY_NONE, ngx_http_certmate_admin_acme }
 };
 
 
@@ -159,17 +225,22 @@ ngx_http_certmate_admin_handler(ngx_http_request_t *r)
         route = &ngx_http_certmate_admin_routes[i];
 
         if (route->arg) {
-            if (path.len <= route->path.len
+            if (path.len <= route->path.len + route->suffix.len
                 || ngx_strncmp(path.data, route->path.data, route->path.len)
                    != 0
-                || ngx_strlchr(path.data + route->path.len,
-                               path.data + path.len, '/'))
+                || ngx_strncmp(path.data + path.len - route->suffix.len,
+                               route->suffix.data, route->suffix.len)
+                   != 0)
             {
                 continue;
             }
 
             arg.data = path.data + route->path.len;
-            arg.len = path.len - route->path.len;
+            arg.len = path.len - route->path.len - route->suffix.len;
+
+            if (ngx_strlchr(arg.data, arg.data + arg.len, '/')) {
+                continue;
+            }
 
         } else if (path.len != route->path.len
                    || ngx_strncmp(path.data, route->path.data, path.len) != 0)
@@ -178,7 +249,11 @@ ngx_http_certmate_admin_handler(ngx_http_request_t *r)
         }
 
         if (route->method == method) {
-            return route->handler(r, &arg);
+            if (route->body == NGX_HTTP_CERTMATE_BODY_NONE) {
+                return route->handler(r, &arg, NULL);
+            }
+
+            return ngx_http_certmate_admin_read(r, route, &arg);
         }
 
         found = 1;
@@ -272,7 +347,8 @@ ngx_http_certmate_admin_auth(ngx_http_request_t *r,
 
 
 static ngx_int_t
-ngx_http_certmate_admin_health(ngx_http_request_t *r, ngx_str_t *arg)
+ngx_http_certmate_admin_health(ngx_http_request_t *r, ngx_str_t *arg,
+    ngx_str_t *body)
 {
     ngx_int_t                    rc;
     ngx_str_t                    json;
@@ -299,7 +375,8 @@ ngx_http_certmate_admin_health(ngx_http_request_t *r, ngx_str_t *arg)
 
 
 static ngx_int_t
-ngx_http_certmate_admin_list(ngx_http_request_t *r, ngx_str_t *arg)
+ngx_http_certmate_admin_list(ngx_http_request_t *r, ngx_str_t *arg,
+    ngx_str_t *body)
 {
     u_char                            *after;
     ngx_int_t                          rc;
@@ -542,12 +619,12 @@ ngx_http_certmate_admin_match(ngx_certmate_cert_t *cert,
 
 
 static ngx_int_t
-ngx_http_certmate_admin_get(ngx_http_request_t *r, ngx_str_t *arg)
+ngx_http_certmate_admin_get(ngx_http_request_t *r, ngx_str_t *arg,
+    ngx_str_t *body)
 {
     ngx_int_t                  rc;
     ngx_str_t                  json;
     ngx_certmate_cert_t        cert;
-    ngx_certmate_problem_t     problem;
     ngx_certmate_cert_info_t   info;
 
     if (ngx_certmate_id_parse(arg, cert.id) != NGX_OK) {
@@ -580,14 +657,13 @@ ngx_http_certmate_admin_get(ngx_http_request_t *r, ngx_str_t *arg)
 
 not_found:
 
-    ngx_certmate_problem(r->pool, &problem, "not_found",
-                         "no certificate \"%V\"", arg);
-    return ngx_http_certmate_admin_refuse(r, NGX_HTTP_NOT_FOUND, &problem);
+    return ngx_http_certmate_admin_not_found(r, "certificate", arg);
 }
 
 
 static ngx_int_t
-ngx_http_certmate_admin_acme(ngx_http_request_t *r, ngx_str_t *arg)
+ngx_http_certmate_admin_acme(ngx_http_request_t *r, ngx_str_t *arg,
+    ngx_str_t *body)
 {
     ngx_int_t                   rc;
     ngx_str_t                   json, next, last, *after;
@@ -641,11 +717,11 @@ ngx_http_certmate_admin_acme(ngx_http_request_t *r, ngx_str_t *arg)
 
 
 static ngx_int_t
-ngx_http_certmate_admin_delete(ngx_http_request_t *r, ngx_str_t *arg)
+ngx_http_certmate_admin_delete(ngx_http_request_t *r, ngx_str_t *arg,
+    ngx_str_t *body)
 {
-    ngx_int_t               rc;
-    ngx_certmate_problem_t  problem;
-    u_char                  id[NGX_CERTMATE_ID_LEN];
+    ngx_int_t  rc;
+    u_char     id[NGX_CERTMATE_ID_LEN];
 
     if (ngx_certmate_id_parse(arg, id) != NGX_OK) {
         goto not_found;
@@ -658,12 +734,7 @@ ngx_http_certmate_admin_delete(ngx_http_request_t *r, ngx_str_t *arg)
     }
 
     if (rc == NGX_CERTMATE_STORE_FULL) {
-        ngx_certmate_problem(r->pool, &problem, "store_full",
-                             "the store is full; raise \"max_size\" of "
-                             "\"certmate_store\"");
-        return ngx_http_certmate_admin_refuse(r,
-                                              NGX_HTTP_INSUFFICIENT_STORAGE,
-                                              &problem);
+        return ngx_http_certmate_admin_full(r);
     }
 
     if (rc != NGX_OK) {
@@ -677,21 +748,802 @@ ngx_http_certmate_admin_delete(ngx_http_request_t *r, ngx_str_t *arg)
 
 not_found:
 
-    ngx_certmate_problem(r->pool, &problem, "not_found",
-                         "no certificate \"%V\"", arg);
-    return ngx_http_certmate_admin_refuse(r, NGX_HTTP_NOT_FOUND, &problem);
+    return ngx_http_certmate_admin_not_found(r, "certificate", arg);
 }
 
 
 static ngx_int_t
-ngx_http_certmate_admin_import(ngx_http_request_t *r, ngx_str_t *arg)
+ngx_http_certmate_admin_import(ngx_http_request_t *r, ngx_str_t *arg,
+    ngx_str_t *body)
 {
-    ngx_int_t                      rc;
-    ngx_str_t                     *type;
-    ngx_certmate_problem_t         problem;
-    ngx_http_certmate_loc_conf_t  *cmlcf;
+    ngx_int_t                  rc;
+    ngx_str_t                  chain, key;
+    ngx_uint_t                 replaced;
+    ngx_certmate_cert_t        cert;
+    ngx_certmate_problem_t     problem;
+    u_char                     hex[NGX_CERTMATE_ID_HEX_LEN];
+
+    rc = ngx_certmate_json_import(r->pool, body, &chain, &key, &problem);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_certmate_admin_refuse(r, NGX_HTTP_BAD_REQUEST,
+                                              &problem);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memzero(&cert, sizeof(ngx_certmate_cert_t));
+
+    rc = ngx_certmate_cert_import(r->pool, &chain, &key, &cert, &problem);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_certmate_admin_refuse(r,
+                                              NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                              &problem);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_certmate_store_put(&cert, &replaced, r->connection->log);
+
+    if (rc == NGX_CERTMATE_STORE_FULL) {
+        return ngx_http_certmate_admin_full(r);
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_certmate_admin_unavailable(r);
+    }
+
+    (void) ngx_certmate_id_hex(hex, cert.id);
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "certmate %s certificate %*s for \"%s\"",
+                  replaced ? "replaced" : "imported",
+                  (size_t) NGX_CERTMATE_ID_HEX_LEN, hex, cert.names.data);
+
+    return ngx_http_certmate_admin_cert_reply(r, replaced ? NGX_HTTP_OK
+                                                          : NGX_HTTP_CREATED,
+                                              &cert);
+}
+
+
+static ngx_int_t
+ngx_http_certmate_admin_issue(ngx_http_request_t *r, ngx_str_t *arg,
+    ngx_str_t *body)
+{
+    ngx_int_t                   rc, type;
+    ngx_str_t                   profile, key, validity;
+    ngx_array_t                 names;
+    ngx_certmate_problem_t      problem;
+    ngx_certmate_ca_issued_t    issued;
+    ngx_certmate_ca_request_t   req;
+    ngx_certmate_json_field_t   fields[] = {
+        { "names", NGX_CERTMATE_JSON_STRINGS, 1, &names },
+        { "profile", NGX_CERTMATE_JSON_STRING, 0, &profile },
+        { "key", NGX_CERTMATE_JSON_STRING, 0, &key },
+        { "validity", NGX_CERTMATE_JSON_STRING, 0, &validity },
+        { NULL, 0, 0, NULL }
+    };
+
+    ngx_str_null(&profile);
+    ngx_str_null(&key);
+    ngx_str_null(&validity);
+
+    rc = ngx_certmate_json_fields(r->pool, body, fields, &problem);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_certmate_admin_refuse(r, NGX_HTTP_BAD_REQUEST,
+                                              &problem);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memzero(&req, sizeof(ngx_certmate_ca_request_t));
+
+    if (key.len) {
+        type = ngx_certmate_key_type_parse(&key);
+
+        if (type == NGX_ERROR) {
+            ngx_certmate_problem(r->pool, &problem, "invalid_request",
+                                 "\"key\" must be one of ec-p256, ec-p384, "
+                                 "rsa-2048, rsa-3072, rsa-4096");
+            return ngx_http_certmate_admin_refuse(r, NGX_HTTP_BAD_REQUEST,
+                                                  &problem);
+        }
+
+        req.key_type = type;
+    }
+
+    rc = ngx_http_certmate_admin_profile(r, &profile, &validity, &req,
+                                         &problem);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    req.names = names.elts;
+    req.nnames = names.nelts;
+
+    rc = ngx_certmate_ca_issue(r->pool, &req, NULL, &issued, &problem,
+                               r->connection->log);
+    if (rc != NGX_OK) {
+        return ngx_http_certmate_admin_issued(r, rc, &problem);
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "certmate issued certificate %V for \"%s\", profile \"%V\"",
+                  &issued.serial, issued.cert.names.data, &req.profile->name);
+
+    return ngx_http_certmate_admin_cert_reply(r, NGX_HTTP_CREATED,
+                                              &issued.cert);
+}
+
+
+static ngx_int_t
+ngx_http_certmate_admin_sign(ngx_http_request_t *r, ngx_str_t *arg,
+    ngx_str_t *body)
+{
+    ngx_int_t                   rc;
+    ngx_str_t                   csr, profile, validity, json;
+    ngx_certmate_json_t        *obj;
+    ngx_certmate_problem_t      problem;
+    ngx_certmate_ca_issued_t    issued;
+    ngx_certmate_ca_request_t   req;
+    ngx_certmate_json_field_t   fields[] = {
+        { "csr", NGX_CERTMATE_JSON_STRING, 1, &csr },
+        { "profile", NGX_CERTMATE_JSON_STRING, 0, &profile },
+        { "validity", NGX_CERTMATE_JSON_STRING, 0, &validity },
+        { NULL, 0, 0, NULL }
+    };
+
+    ngx_str_null(&profile);
+    ngx_str_null(&validity);
+
+    rc = ngx_certmate_json_fields(r->pool, body, fields, &problem);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_certmate_admin_refuse(r, NGX_HTTP_BAD_REQUEST,
+                                              &problem);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memzero(&req, sizeof(ngx_certmate_ca_request_t));
+
+    rc = ngx_http_certmate_admin_profile(r, &profile, &validity, &req,
+                                         &problem);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_certmate_ca_csr(r->pool, &csr, &req, &problem);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_certmate_admin_refuse(r,
+                                              NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                              &problem);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_certmate_ca_issue(r->pool, &req, NULL, &issued, &problem,
+                               r->connection->log);
+    if (rc != NGX_OK) {
+        return ngx_http_certmate_admin_issued(r, rc, &problem);
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "certmate signed a CSR: certificate %V for \"%V\", "
+                  "profile \"%V\"", &issued.serial, &req.names[0],
+                  &req.profile->name);
+
+    obj = ngx_certmate_json_object(r->pool);
+
+    if (obj == NULL
+        || ngx_certmate_json_set_str(obj, "serial", &issued.serial) != NGX_OK
+        || ngx_certmate_json_set_strs(obj, "names", req.names, req.nnames)
+           != NGX_OK
+        || ngx_certmate_json_set_time(obj, "not_before",
+                                      issued.cert.not_before)
+           != NGX_OK
+        || ngx_certmate_json_set_time(obj, "not_after", issued.cert.not_after)
+           != NGX_OK
+        || ngx_certmate_json_set_str(obj, "profile", &req.profile->name)
+           != NGX_OK
+        || ngx_certmate_json_set_str(obj, "certificate", &issued.pem)
+           != NGX_OK
+        || ngx_certmate_json_set_str(obj, "chain", &issued.chain) != NGX_OK
+        || ngx_certmate_json_object_done(r->pool, obj, &json) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_certmate_admin_send(r, NGX_HTTP_CREATED, &json);
+}
+
+
+/* a new key and certificate of the built-in CA, replacing the old one */
+
+static ngx_int_t
+ngx_http_certmate_admin_renew(ngx_http_request_t *r, ngx_str_t *arg,
+    ngx_str_t *body)
+{
+    u_char                      *p, *last;
+    ngx_int_t                    rc;
+    ngx_str_t                   *name;
+    ngx_array_t                  names;
+    ngx_http_certmate_main_conf_t  *cmmcf;
+    ngx_certmate_cert_t          cert;
+    ngx_certmate_problem_t       problem;
+    ngx_certmate_ca_issued_t     issued;
+    ngx_certmate_ca_request_t    req;
+    u_char                       id[NGX_CERTMATE_ID_LEN];
+
+    if (ngx_certmate_id_parse(arg, id) != NGX_OK) {
+        return ngx_http_certmate_admin_not_found(r, "certificate", arg);
+    }
+
+    if (ngx_certmate_store_read_begin(r->connection->log) != NGX_OK) {
+        return ngx_http_certmate_admin_unavailable(r);
+    }
+
+    ngx_memzero(&req, sizeof(ngx_certmate_ca_request_t));
+
+    rc = ngx_certmate_store_get(id, &cert, r->connection->log);
+
+    if (rc == NGX_OK
+        && ngx_array_init(&names, r->pool, 4, sizeof(ngx_str_t)) != NGX_OK)
+    {
+        rc = NGX_ERROR;
+    }
+
+    if (rc == NGX_OK) {
+        p = cert.names.data;
+        last = p + cert.names.len;
+
+        while (p < last) {
+            name = ngx_array_push(&names);
+            if (name == NULL) {
+                rc = NGX_ERROR;
+                break;
+            }
+
+            name->len = ngx_strlen(p);
+            name->data = ngx_pnalloc(r->pool, name->len + 1);
+            if (name->data == NULL) {
+                rc = NGX_ERROR;
+                break;
+            }
+
+            ngx_memcpy(name->data, p, name->len + 1);
+            p += name->len + 1;
+        }
+
+        cmmcf = ngx_http_get_module_main_conf(r, ngx_certmate_module);
+        req.profile = ngx_certmate_profile_find(cmmcf, &cert.profile);
+        req.key_type = cert.key_type;
+        req.names = names.elts;
+        req.nnames = names.nelts;
+    }
+
+    ngx_certmate_store_read_end();
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_certmate_admin_not_found(r, "certificate", arg);
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_certmate_admin_unavailable(r);
+    }
+
+    if (cert.source != NGX_CERTMATE_SOURCE_CA) {
+        ngx_certmate_problem(r->pool, &problem, "not_ca_issued",
+                             "certificate \"%V\" is not from the built-in CA; "
+                             "only those are renewed here", arg);
+        return ngx_http_certmate_admin_refuse(r, NGX_HTTP_CONFLICT, &problem);
+    }
+
+    if (cert.revoked) {
+        ngx_certmate_problem(r->pool, &problem, "already_revoked",
+                             "certificate \"%V\" is revoked; issue a new one",
+                             arg);
+        return ngx_http_certmate_admin_refuse(r, NGX_HTTP_CONFLICT, &problem);
+    }
+
+    if (req.profile == NULL) {
+        ngx_certmate_problem(r->pool, &problem, "unknown_profile",
+                             "the certificate's profile is no longer "
+                             "configured");
+        return ngx_http_certmate_admin_refuse(r,
+                                              NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                              &problem);
+    }
+
+    rc = ngx_certmate_ca_issue(r->pool, &req, id, &issued, &problem,
+                               r->connection->log);
+    if (rc != NGX_OK) {
+        return ngx_http_certmate_admin_issued(r, rc, &problem);
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "certmate renewed certificate %V as %V", arg,
+                  &issued.serial);
+
+    return ngx_http_certmate_admin_cert_reply(r, NGX_HTTP_CREATED,
+                                              &issued.cert);
+}
+
+
+static ngx_int_t
+ngx_http_certmate_admin_revoke(ngx_http_request_t *r, ngx_str_t *arg,
+    ngx_str_t *body)
+{
+    ngx_int_t                rc;
+    ngx_str_t                serial;
+    ngx_uint_t               reason;
+    ngx_certmate_cert_t      cert;
+    ngx_certmate_problem_t   problem;
+    u_char                   id[NGX_CERTMATE_ID_LEN];
+
+    if (ngx_http_certmate_admin_reason(r, body, &reason, &problem)
+        != NGX_OK)
+    {
+        return ngx_http_certmate_admin_refuse(r, NGX_HTTP_BAD_REQUEST,
+                                              &problem);
+    }
+
+    if (ngx_certmate_id_parse(arg, id) != NGX_OK) {
+        return ngx_http_certmate_admin_not_found(r, "certificate", arg);
+    }
+
+    if (ngx_certmate_store_read_begin(r->connection->log) != NGX_OK) {
+        return ngx_http_certmate_admin_unavailable(r);
+    }
+
+    rc = ngx_certmate_store_get(id, &cert, r->connection->log);
+
+    if (rc == NGX_OK && cert.source == NGX_CERTMATE_SOURCE_CA) {
+        rc = ngx_certmate_ca_serial_parse(r->pool, &cert.serial, &serial);
+    }
+
+    ngx_certmate_store_read_end();
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_certmate_admin_not_found(r, "certificate", arg);
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_certmate_admin_unavailable(r);
+    }
+
+    if (cert.source != NGX_CERTMATE_SOURCE_CA) {
+        ngx_certmate_problem(r->pool, &problem, "not_ca_issued",
+                             "certificate \"%V\" is not from the built-in CA, "
+                             "which can revoke only its own", arg);
+        return ngx_http_certmate_admin_refuse(r, NGX_HTTP_CONFLICT, &problem);
+    }
+
+    rc = ngx_certmate_store_revoke(&serial, reason, ngx_time(),
+                                   r->connection->log);
+
+    if (rc == NGX_BUSY || rc == NGX_DECLINED) {
+        ngx_certmate_problem(r->pool, &problem, "already_revoked",
+                             "certificate \"%V\" is revoked already", arg);
+        return ngx_http_certmate_admin_refuse(r, NGX_HTTP_CONFLICT, &problem);
+    }
+
+    if (rc == NGX_CERTMATE_STORE_FULL) {
+        return ngx_http_certmate_admin_full(r);
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_certmate_admin_unavailable(r);
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "certmate revoked certificate %V, %V", arg,
+                  ngx_certmate_ca_reason_name(reason));
+
+    if (ngx_certmate_store_read_begin(r->connection->log) != NGX_OK) {
+        return ngx_http_certmate_admin_unavailable(r);
+    }
+
+    rc = ngx_certmate_store_get(id, &cert, r->connection->log);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_certmate_admin_cert_reply(r, NGX_HTTP_OK, &cert);
+
+    } else {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_certmate_store_read_end();
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_certmate_admin_revoke_serial(ngx_http_request_t *r, ngx_str_t *arg,
+    ngx_str_t *body)
+{
+    time_t                   now;
+    ngx_int_t                rc;
+    ngx_str_t                serial, hex, json, status;
+    ngx_uint_t               reason;
+    ngx_certmate_json_t     *obj;
+    ngx_certmate_problem_t   problem;
+
+    if (ngx_http_certmate_admin_reason(r, body, &reason, &problem)
+        != NGX_OK)
+    {
+        return ngx_http_certmate_admin_refuse(r, NGX_HTTP_BAD_REQUEST,
+                                              &problem);
+    }
+
+    rc = ngx_certmate_ca_serial_parse(r->pool, arg, &serial);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    now = ngx_time();
+
+    if (rc == NGX_OK) {
+        rc = ngx_certmate_store_revoke(&serial, reason, now,
+                                       r->connection->log);
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_certmate_admin_not_found(r, "serial", arg);
+    }
+
+    if (rc == NGX_BUSY) {
+        ngx_certmate_problem(r->pool, &problem, "already_revoked",
+                             "serial \"%V\" is revoked already", arg);
+        return ngx_http_certmate_admin_refuse(r, NGX_HTTP_CONFLICT, &problem);
+    }
+
+    if (rc == NGX_CERTMATE_STORE_FULL) {
+        return ngx_http_certmate_admin_full(r);
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_certmate_admin_unavailable(r);
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "certmate revoked serial %V, %V", arg,
+                  ngx_certmate_ca_reason_name(reason));
+
+    ngx_str_set(&status, "revoked");
+
+    obj = ngx_certmate_json_object(r->pool);
+
+    if (obj == NULL
+        || ngx_certmate_ca_serial_hex(r->pool, &serial, &hex) != NGX_OK
+        || ngx_certmate_json_set_str(obj, "serial", &hex) != NGX_OK
+        || ngx_certmate_json_set_str(obj, "status", &status) != NGX_OK
+        || ngx_certmate_json_set_str(obj, "reason",
+                                     ngx_certmate_ca_reason_name(reason))
+           != NGX_OK
+        || ngx_certmate_json_set_time(obj, "revoked_at", now) != NGX_OK
+        || ngx_certmate_json_object_done(r->pool, obj, &json) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_certmate_admin_send(r, NGX_HTTP_OK, &json);
+}
+
+
+/* the reason of a revocation, from an optional body */
+
+static ngx_int_t
+ngx_http_certmate_admin_reason(ngx_http_request_t *r, ngx_str_t *body,
+    ngx_uint_t *reason, ngx_certmate_problem_t *problem)
+{
+    ngx_int_t                   rc;
+    ngx_str_t                   name;
+    ngx_certmate_json_field_t   fields[] = {
+        { "reason", NGX_CERTMATE_JSON_STRING, 0, &name },
+        { NULL, 0, 0, NULL }
+    };
+
+    *reason = 0;
+
+    if (body == NULL || body->len == 0) {
+        return NGX_OK;
+    }
+
+    ngx_str_null(&name);
+
+    rc = ngx_certmate_json_fields(r->pool, body, fields, problem);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (name.len == 0) {
+        return NGX_OK;
+    }
+
+    rc = ngx_certmate_ca_reason_parse(&name);
+
+    if (rc == NGX_ERROR) {
+        ngx_certmate_problem(r->pool, problem, "invalid_request",
+                             "unknown \"reason\" \"%V\"; expected an RFC 5280 "
+                             "reason such as keyCompromise or superseded",
+                             &name);
+        return NGX_DECLINED;
+    }
+
+    *reason = rc;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_certmate_admin_ca(ngx_http_request_t *r, ngx_str_t *arg,
+    ngx_str_t *body)
+{
+    X509                 *x;
+    BIO                  *bio;
+    char                 *data;
+    long                  len;
+    ngx_int_t             rc;
+    ngx_str_t             json, value, ders[NGX_CERTMATE_CHAIN_MAX];
+    ngx_uint_t            i, n;
+    ngx_certmate_ca_t     ca;
+    ngx_certmate_json_t  *obj, *crl, *signer;
+
+    obj = ngx_certmate_json_object(r->pool);
+    crl = ngx_certmate_json_object(r->pool);
+    signer = ngx_certmate_json_object(r->pool);
+    bio = BIO_new(BIO_s_mem());
+
+    if (obj == NULL || crl == NULL || signer == NULL || bio == NULL) {
+        BIO_free(bio);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_certmate_store_read_begin(r->connection->log) != NGX_OK) {
+        BIO_free(bio);
+        return ngx_http_certmate_admin_unavailable(r);
+    }
+
+    x = NULL;
+    rc = ngx_certmate_store_ca_get(&ca, r->connection->log);
+
+    if (rc == NGX_DECLINED) {
+        ngx_str_set(&value, "pending");
+        rc = ngx_certmate_json_set_str(obj, "state", &value);
+        goto done;
+    }
+
+    if (rc != NGX_OK
+        || ngx_certmate_cert_split(&ca.chain, ders, &n) != NGX_OK)
+    {
+        rc = NGX_ERROR;
+        goto done;
+    }
+
+    for (i = 0; i < n; i++) {
+        x = ngx_certmate_cert_x509(&ders[i], r->connection->log);
+
+        if (x == NULL || PEM_write_bio_X509(bio, x) != 1) {
+            rc = NGX_ERROR;
+            goto done;
+        }
+
+        if (i < n - 1) {
+            X509_free(x);
+        }
+    }
+
+    ngx_str_set(&value, "ready");
+
+    if (ngx_certmate_json_set_str(obj, "state", &value) != NGX_OK) {
+        rc = NGX_ERROR;
+        goto done;
+    }
+
+    X509_free(x);
+    x = ngx_certmate_cert_x509(&ders[0], r->connection->log);
+
+    len = BIO_get_mem_data(bio, &data);
+    value.data = (u_char *) data;
+    value.len = len;
+
+    if (x == NULL
+        || ngx_certmate_json_set_str(obj, "chain", &value) != NGX_OK
+        || ngx_certmate_cert_x509_name(r->pool, X509_get_subject_name(x),
+                                       &value)
+           != NGX_OK
+        || ngx_certmate_json_set_str(obj, "subject", &value) != NGX_OK
+        || ngx_certmate_json_set_time(obj, "not_after",
+                         ngx_certmate_cert_time(X509_get0_notAfter(x)))
+           != NGX_OK
+        || ngx_certmate_json_set_uint(crl, "number", ca.crl_number) != NGX_OK
+        || ngx_certmate_json_set_time(crl, "this_update", ca.crl_this_update)
+           != NGX_OK
+        || ngx_certmate_json_set_time(crl, "next_update", ca.crl_next_update)
+           != NGX_OK
+        || ngx_certmate_json_set_object(obj, "crl", crl) != NGX_OK)
+    {
+        rc = NGX_ERROR;
+        goto done;
+    }
+
+    if (ca.signer.len) {
+        X509_free(x);
+        x = ngx_certmate_cert_x509(&ca.signer, r->connection->log);
+
+        if (x == NULL
+            || ngx_certmate_cert_serial(r->pool, x, &value) != NGX_OK
+            || ngx_certmate_json_set_str(signer, "serial", &value) != NGX_OK
+            || ngx_certmate_json_set_time(signer, "not_after",
+                                          ca.signer_not_after)
+               != NGX_OK
+            || ngx_certmate_json_set_object(obj, "ocsp_signer", signer)
+               != NGX_OK)
+        {
+            rc = NGX_ERROR;
+            goto done;
+        }
+    }
+
+    rc = NGX_OK;
+
+done:
+
+    X509_free(x);
+
+    ngx_certmate_store_read_end();
+
+    if (rc == NGX_OK) {
+        rc = ngx_certmate_json_object_done(r->pool, obj, &json);
+    }
+
+    BIO_free(bio);
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_certmate_admin_send(r, NGX_HTTP_OK, &json);
+}
+
+
+/* the answer to an issuance that did not succeed */
+
+static ngx_int_t
+ngx_http_certmate_admin_issued(ngx_http_request_t *r, ngx_int_t rc,
+    ngx_certmate_problem_t *problem)
+{
+    if (rc == NGX_DECLINED) {
+        return ngx_http_certmate_admin_refuse(r,
+                                              NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                              problem);
+    }
+
+    if (rc == NGX_BUSY) {
+        ngx_certmate_problem(r->pool, problem, "ca_not_ready",
+                             "the helper process has not made the CA yet");
+        return ngx_http_certmate_admin_refuse(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                              problem);
+    }
+
+    if (rc == NGX_CERTMATE_STORE_FULL) {
+        return ngx_http_certmate_admin_full(r);
+    }
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+/* the profile and validity of a request */
+
+static ngx_int_t
+ngx_http_certmate_admin_profile(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *validity, ngx_certmate_ca_request_t *req,
+    ngx_certmate_problem_t *problem)
+{
+    ngx_http_certmate_main_conf_t  *cmmcf;
+
+    cmmcf = ngx_http_get_module_main_conf(r, ngx_certmate_module);
+
+    if (cmmcf->ca == NULL) {
+        ngx_certmate_problem(r->pool, problem, "not_found",
+                             "there is no \"certmate_ca\"");
+        return ngx_http_certmate_admin_refuse(r, NGX_HTTP_NOT_FOUND, problem);
+    }
+
+    if (name->len == 0) {
+        ngx_str_set(name, "server");
+    }
+
+    req->profile = ngx_certmate_profile_find(cmmcf, name);
+
+    if (req->profile == NULL) {
+        ngx_certmate_problem(r->pool, problem, "unknown_profile",
+                             "no profile \"%V\"", name);
+        return ngx_http_certmate_admin_refuse(r,
+                                              NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                              problem);
+    }
+
+    if (validity->len) {
+        req->validity = ngx_parse_time(validity, 1);
+
+        if (req->validity == (time_t) NGX_ERROR || req->validity < 60) {
+            ngx_certmate_problem(r->pool, problem, "invalid_request",
+                                 "\"validity\" must be a time such as "
+                                 "\"30d\" or \"12h\"");
+            return ngx_http_certmate_admin_refuse(r, NGX_HTTP_BAD_REQUEST,
+                                                  problem);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_certmate_admin_cert_reply(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_certmate_cert_t *cert)
+{
+    ngx_str_t                  json;
+    ngx_certmate_cert_info_t   info;
+
+    if (ngx_certmate_cert_info(r->pool, cert, &info) != NGX_OK
+        || ngx_certmate_json_certificate(r->pool, &info, &json) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (status == NGX_HTTP_CREATED
+        && ngx_http_certmate_admin_location(r, &info.id) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_certmate_admin_send(r, status, &json);
+}
+
+
+/*
+ * A request with a JSON body: its type and length checked, then read,
+ * then given to the route's handler
+ */
+
+static ngx_int_t
+ngx_http_certmate_admin_read(ngx_http_request_t *r,
+    ngx_http_certmate_admin_route_t *route, ngx_str_t *arg)
+{
+    ngx_int_t                       rc;
+    ngx_str_t                      *type;
+    ngx_certmate_problem_t          problem;
+    ngx_http_certmate_loc_conf_t   *cmlcf;
+    ngx_http_certmate_admin_ctx_t  *ctx;
 
     cmlcf = ngx_http_get_module_loc_conf(r, ngx_certmate_module);
+
+    if (route->body == NGX_HTTP_CERTMATE_BODY_OPTIONAL
+        && r->headers_in.content_length_n <= 0
+        && !r->headers_in.chunked)
+    {
+        return route->handler(r, arg, NULL);
+    }
 
     type = r->headers_in.content_type ? &r->headers_in.content_type->value
                                       : NULL;
@@ -732,8 +1584,18 @@ ngx_http_certmate_admin_import(ngx_http_request_t *r, ngx_str_t *arg)
                                          &problem);
     }
 
+    ctx = ngx_palloc(r->pool, sizeof(ngx_http_certmate_admin_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->route = route;
+    ctx->arg = *arg;
+
+    ngx_http_set_ctx(r, ctx, ngx_certmate_module);
+
     rc = ngx_http_read_client_request_body(r,
-                                         ngx_http_certmate_admin_import_body);
+                                           ngx_http_certmate_admin_read_done);
 
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
         return rc;
@@ -744,81 +1606,19 @@ ngx_http_certmate_admin_import(ngx_http_request_t *r, ngx_str_t *arg)
 
 
 static void
-ngx_http_certmate_admin_import_body(ngx_http_request_t *r)
+ngx_http_certmate_admin_read_done(ngx_http_request_t *r)
 {
-    ngx_http_finalize_request(r, ngx_http_certmate_admin_import_store(r));
-}
+    ngx_str_t                       body;
+    ngx_http_certmate_admin_ctx_t  *ctx;
 
-
-static ngx_int_t
-ngx_http_certmate_admin_import_store(ngx_http_request_t *r)
-{
-    ngx_int_t                  rc;
-    ngx_str_t                  body, chain, key, json;
-    ngx_uint_t                 status, replaced;
-    ngx_certmate_cert_t        cert;
-    ngx_certmate_problem_t     problem;
-    ngx_certmate_cert_info_t   info;
+    ctx = ngx_http_get_module_ctx(r, ngx_certmate_module);
 
     if (ngx_http_certmate_admin_body(r, &body) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
     }
 
-    rc = ngx_certmate_json_import(r->pool, &body, &chain, &key, &problem);
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_certmate_admin_refuse(r, NGX_HTTP_BAD_REQUEST,
-                                              &problem);
-    }
-
-    if (rc != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_memzero(&cert, sizeof(ngx_certmate_cert_t));
-
-    rc = ngx_certmate_cert_import(r->pool, &chain, &key, &cert, &problem);
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_certmate_admin_refuse(r,
-                                              NGX_HTTP_UNPROCESSABLE_ENTITY,
-                                              &problem);
-    }
-
-    if (rc != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_certmate_store_put(&cert, &replaced, r->connection->log);
-
-    if (rc == NGX_CERTMATE_STORE_FULL) {
-        ngx_certmate_problem(r->pool, &problem, "store_full",
-                             "the store is full; raise \"max_size\" of "
-                             "\"certmate_store\"");
-        return ngx_http_certmate_admin_refuse(r,
-                                              NGX_HTTP_INSUFFICIENT_STORAGE,
-                                              &problem);
-    }
-
-    if (rc != NGX_OK) {
-        return ngx_http_certmate_admin_unavailable(r);
-    }
-
-    if (ngx_certmate_cert_info(r->pool, &cert, &info) != NGX_OK
-        || ngx_certmate_json_certificate(r->pool, &info, &json) != NGX_OK
-        || ngx_http_certmate_admin_location(r, &info.id) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                  "certmate %s certificate %V for \"%s\"",
-                  replaced ? "replaced" : "imported", &info.id,
-                  cert.names.data);
-
-    status = replaced ? NGX_HTTP_OK : NGX_HTTP_CREATED;
-
-    return ngx_http_certmate_admin_send(r, status, &json);
+    ngx_http_finalize_request(r, ctx->route->handler(r, &ctx->arg, &body));
 }
 
 
@@ -927,6 +1727,33 @@ ngx_http_certmate_admin_unavailable(ngx_http_request_t *r)
 
     return ngx_http_certmate_admin_refuse(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                           &problem);
+}
+
+
+static ngx_int_t
+ngx_http_certmate_admin_full(ngx_http_request_t *r)
+{
+    ngx_certmate_problem_t  problem;
+
+    ngx_certmate_problem(r->pool, &problem, "store_full",
+                         "the store is full; raise \"max_size\" of "
+                         "\"certmate_store\"");
+
+    return ngx_http_certmate_admin_refuse(r, NGX_HTTP_INSUFFICIENT_STORAGE,
+                                          &problem);
+}
+
+
+static ngx_int_t
+ngx_http_certmate_admin_not_found(ngx_http_request_t *r, const char *what,
+    ngx_str_t *arg)
+{
+    ngx_certmate_problem_t  problem;
+
+    ngx_certmate_problem(r->pool, &problem, "not_found",
+                         "no %s \"%V\"", what, arg);
+
+    return ngx_http_certmate_admin_refuse(r, NGX_HTTP_NOT_FOUND, &problem);
 }
 
 
