@@ -134,12 +134,14 @@ typedef struct {
     ngx_array_t                    cas;         /* ngx_certmate_acme_ca_t */
     ngx_array_t                    works;       /* ngx_certmate_acme_work_t */
     ngx_uint_t                     busy;
+    uint64_t                       renewals;    /* asked for by the API */
     ngx_log_t                     *log;
 } ngx_certmate_acme_t;
 
 
 static ngx_int_t ngx_certmate_acme_init(ngx_http_certmate_main_conf_t *cmmcf,
     ngx_log_t *log);
+static ngx_int_t ngx_certmate_acme_renewals(ngx_log_t *log);
 static void ngx_certmate_acme_start(ngx_certmate_acme_work_t *work);
 static void ngx_certmate_acme_order(ngx_certmate_acme_work_t *work);
 static void ngx_certmate_acme_order_done(ngx_certmate_acme_post_t *post);
@@ -216,6 +218,10 @@ ngx_certmate_acme_tick(ngx_http_certmate_main_conf_t *cmmcf, ngx_log_t *log)
     }
 
     wait = ngx_certmate_http_run(log);
+
+    if (ngx_certmate_acme_renewals(log) != NGX_OK) {
+        return 1000;
+    }
 
     ngx_time_update();
     now = ngx_time();
@@ -381,6 +387,66 @@ ngx_certmate_acme_init(ngx_http_certmate_main_conf_t *cmmcf, ngx_log_t *log)
     ngx_log_error(NGX_LOG_NOTICE, log, 0,
                   "certmate acme keeps certificates for %ui names",
                   acme->works.nelts);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Renewals asked for through the API: when the store's counter moved,
+ * the names not under way take their due times from the store again
+ */
+
+static ngx_int_t
+ngx_certmate_acme_renewals(ngx_log_t *log)
+{
+    uint64_t                    renewals;
+    ngx_int_t                   rc;
+    ngx_uint_t                  i;
+    ngx_certmate_acme_work_t   *work;
+    ngx_certmate_acme_state_t   state;
+
+    if (ngx_certmate_store_read_begin(log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_certmate_store_counter("renewals", &renewals, log);
+
+    if (rc != NGX_OK || renewals == ngx_certmate_acme.renewals) {
+        ngx_certmate_store_read_end();
+        return rc;
+    }
+
+    work = ngx_certmate_acme.works.elts;
+
+    for (i = 0; i < ngx_certmate_acme.works.nelts; i++) {
+
+        if (work[i].busy) {
+            continue;
+        }
+
+        rc = ngx_certmate_store_acme_get(&work[i].conf->name, &state, log);
+
+        if (rc == NGX_ERROR) {
+            break;
+        }
+
+        if (rc == NGX_OK && state.next < work[i].due) {
+            work[i].due = state.next;
+
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "certmate renews \"%V\" now, as the admin API "
+                          "asked", &work[i].conf->name);
+        }
+    }
+
+    ngx_certmate_store_read_end();
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    ngx_certmate_acme.renewals = renewals;
 
     return NGX_OK;
 }

@@ -1252,7 +1252,7 @@ ngx_certmate_ca_tick(ngx_http_certmate_main_conf_t *cmmcf, ngx_log_t *log)
     }
 
     if (rc == NGX_OK || rc == NGX_DECLINED) {
-        if (ngx_certmate_store_revocations(&revocations, log) != NGX_OK) {
+        if (ngx_certmate_store_counter("revocations", &revocations, log) != NGX_OK) {
             rc = NGX_ERROR;
         }
     }
@@ -1692,7 +1692,11 @@ ngx_certmate_ca_crl(ngx_pool_t *pool, ngx_certmate_ca_t *ca, ngx_log_t *log)
     ASN1_TIME                  *t;
     ASN1_INTEGER               *number;
     X509_EXTENSION             *ext;
+    ngx_msec_t                  start;
     ngx_certmate_ca_crl_ctx_t   ctx;
+
+    ngx_time_update();
+    start = ngx_current_msec;
 
     rc = NGX_ERROR;
     reading = 0;
@@ -1755,7 +1759,7 @@ ngx_certmate_ca_crl(ngx_pool_t *pool, ngx_certmate_ca_t *ca, ngx_log_t *log)
 
     reading = 1;
 
-    if (ngx_certmate_store_revocations(&revocations, log) != NGX_OK
+    if (ngx_certmate_store_counter("revocations", &revocations, log) != NGX_OK
         || ngx_certmate_store_serial_each(ngx_certmate_ca_crl_entry, &ctx,
                                           log)
            != NGX_OK)
@@ -1789,10 +1793,13 @@ ngx_certmate_ca_crl(ngx_pool_t *pool, ngx_certmate_ca_t *ca, ngx_log_t *log)
     ca->crl_next_update = now + NGX_CERTMATE_CA_CRL_VALIDITY;
     ca->crl_revocations = revocations;
 
+    ngx_time_update();
+
     ngx_log_error(NGX_LOG_INFO, log, 0,
-                  "certmate signed CRL number %uL with %d entries",
-                  ca->crl_number, sk_X509_REVOKED_num(
-                                      X509_CRL_get_REVOKED(ctx.crl)));
+                  "certmate signed CRL number %uL with %d entries in %M ms",
+                  ca->crl_number,
+                  sk_X509_REVOKED_num(X509_CRL_get_REVOKED(ctx.crl)),
+                  ngx_current_msec - start);
 
     rc = NGX_OK;
 

@@ -1108,16 +1108,16 @@ ngx_certmate_store_ca_blobs(ngx_certmate_ca_t *ca, ngx_str_t **blobs)
 }
 
 
-/* how many revocations the store has seen */
+/* a counter of the meta database: "revocations", "renewals" */
 
 ngx_int_t
-ngx_certmate_store_revocations(uint64_t *count, ngx_log_t *log)
+ngx_certmate_store_counter(char *name, uint64_t *count, ngx_log_t *log)
 {
     int      rc;
     MDB_val  key, data;
 
-    key.mv_data = "revocations";
-    key.mv_size = sizeof("revocations") - 1;
+    key.mv_data = name;
+    key.mv_size = ngx_strlen(name);
 
     rc = mdb_get(ngx_certmate_store.rtxn, ngx_certmate_store.meta, &key,
                  &data);
@@ -1133,7 +1133,7 @@ ngx_certmate_store_revocations(uint64_t *count, ngx_log_t *log)
 
     if (data.mv_size != sizeof(uint64_t)) {
         ngx_log_error(NGX_LOG_ALERT, log, 0,
-                      "certmate store has a damaged \"revocations\" record");
+                      "certmate store has a damaged \"%s\" record", name);
         return NGX_ERROR;
     }
 
@@ -1419,6 +1419,80 @@ ngx_certmate_store_ca_issued(ngx_certmate_serial_t *serial,
     }
 
     return ngx_certmate_store_write_end(txn, rc, log);
+}
+
+
+/*
+ * An ACME renewal asked for: the name is due now, and the "renewals"
+ * counter tells the helper to look; NGX_DECLINED for a name without
+ * ACME state
+ */
+
+ngx_int_t
+ngx_certmate_store_acme_renew(ngx_str_t *name, ngx_log_t *log)
+{
+    int                         rc;
+    u_char                     *copy;
+    MDB_txn                    *txn;
+    MDB_val                     key, data;
+    uint64_t                    count;
+    ngx_int_t                   ret;
+    ngx_certmate_acme_state_t   state;
+
+    if (ngx_certmate_store_write_begin(&txn, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    copy = NULL;
+
+    key.mv_data = name->data;
+    key.mv_size = name->len;
+
+    rc = mdb_get(txn, ngx_certmate_store.acme, &key, &data);
+
+    if (rc == MDB_NOTFOUND) {
+        ret = NGX_DECLINED;
+        goto done;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        ret = ngx_certmate_store_error(rc, "mdb_get()", log);
+        goto done;
+    }
+
+    /* the values point into pages the write below may reuse */
+
+    copy = ngx_alloc(data.mv_size, log);
+    if (copy == NULL) {
+        ret = NGX_ERROR;
+        goto done;
+    }
+
+    ngx_memcpy(copy, data.mv_data, data.mv_size);
+    data.mv_data = copy;
+    key.mv_data = name->data;
+
+    ret = ngx_certmate_store_acme_decode(&key, &data, &state, log);
+
+    if (ret == NGX_OK) {
+        state.next = ngx_time();
+        state.ari_check = 0;
+        ret = ngx_certmate_store_acme_write(txn, &state, log);
+    }
+
+    if (ret == NGX_OK) {
+        ret = ngx_certmate_store_bump(txn, "renewals", &count, log);
+    }
+
+done:
+
+    ret = ngx_certmate_store_write_end(txn, ret, log);
+
+    if (copy) {
+        ngx_free(copy);
+    }
+
+    return ret;
 }
 
 

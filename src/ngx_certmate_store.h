@@ -127,7 +127,8 @@ ngx_int_t ngx_certmate_store_token_get(ngx_str_t *token, ngx_str_t *keyauth,
     ngx_log_t *log);
 
 ngx_int_t ngx_certmate_store_ca_get(ngx_certmate_ca_t *ca, ngx_log_t *log);
-ngx_int_t ngx_certmate_store_revocations(uint64_t *count, ngx_log_t *log);
+ngx_int_t ngx_certmate_store_counter(char *name, uint64_t *count,
+    ngx_log_t *log);
 ngx_int_t ngx_certmate_store_serial_get(ngx_str_t *serial,
     ngx_certmate_serial_t *s, ngx_log_t *log);
 ngx_int_t ngx_certmate_store_serial_each(ngx_certmate_serial_pt handler,
@@ -143,6 +144,7 @@ ngx_int_t ngx_certmate_store_acme_issued(ngx_certmate_acme_state_t *state,
 ngx_int_t ngx_certmate_store_ca_put(ngx_certmate_ca_t *ca, ngx_log_t *log);
 ngx_int_t ngx_certmate_store_ca_issued(ngx_certmate_serial_t *serial,
     ngx_certmate_cert_t *cert, u_char *old, ngx_log_t *log);
+ngx_int_t ngx_certmate_store_acme_renew(ngx_str_t *name, ngx_log_t *log);
 ngx_int_t ngx_certmate_store_revoke(ngx_str_t *serial, ngx_uint_t reason,
     time_t when, ngx_log_t *log);
 ngx_int_t ngx_certmate_store_account_put(ngx_certmate_acme_account_t *account,

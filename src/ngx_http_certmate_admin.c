@@ -99,6 +99,8 @@ static ngx_int_t ngx_http_certmate_admin_sign(ngx_http_request_t *r,
     ngx_str_t *arg, ngx_str_t *body);
 static ngx_int_t ngx_http_certmate_admin_renew(ngx_http_request_t *r,
     ngx_str_t *arg, ngx_str_t *body);
+static ngx_int_t ngx_http_certmate_admin_renew_acme(ngx_http_request_t *r,
+    ngx_array_t *names);
 static ngx_int_t ngx_http_certmate_admin_revoke(ngx_http_request_t *r,
     ngx_str_t *arg, ngx_str_t *body);
 static ngx_int_t ngx_http_certmate_admin_revoke_serial(ngx_http_request_t *r,
@@ -1045,10 +1047,15 @@ ngx_http_certmate_admin_renew(ngx_http_request_t *r, ngx_str_t *arg,
         return ngx_http_certmate_admin_unavailable(r);
     }
 
+    if (cert.source == NGX_CERTMATE_SOURCE_ACME) {
+        return ngx_http_certmate_admin_renew_acme(r, &names);
+    }
+
     if (cert.source != NGX_CERTMATE_SOURCE_CA) {
         ngx_certmate_problem(r->pool, &problem, "not_ca_issued",
-                             "certificate \"%V\" is not from the built-in CA; "
-                             "only those are renewed here", arg);
+                             "certificate \"%V\" is neither from the "
+                             "built-in CA nor from ACME; it is not renewed "
+                             "here", arg);
         return ngx_http_certmate_admin_refuse(r, NGX_HTTP_CONFLICT, &problem);
     }
 
@@ -1080,6 +1087,63 @@ ngx_http_certmate_admin_renew(ngx_http_request_t *r, ngx_str_t *arg,
 
     return ngx_http_certmate_admin_cert_reply(r, NGX_HTTP_CREATED,
                                               &issued.cert);
+}
+
+
+/* the helper renews the names of an ACME certificate now */
+
+static ngx_int_t
+ngx_http_certmate_admin_renew_acme(ngx_http_request_t *r, ngx_array_t *names)
+{
+    ngx_int_t                rc;
+    ngx_str_t                json, status, *name;
+    ngx_uint_t               i, n;
+    ngx_certmate_json_t     *obj;
+    ngx_certmate_problem_t   problem;
+
+    name = names->elts;
+    n = 0;
+
+    for (i = 0; i < names->nelts; i++) {
+        rc = ngx_certmate_store_acme_renew(&name[i], r->connection->log);
+
+        if (rc == NGX_CERTMATE_STORE_FULL) {
+            return ngx_http_certmate_admin_full(r);
+        }
+
+        if (rc == NGX_ERROR) {
+            return ngx_http_certmate_admin_unavailable(r);
+        }
+
+        if (rc == NGX_OK) {
+            name[n++] = name[i];
+        }
+    }
+
+    if (n == 0) {
+        ngx_certmate_problem(r->pool, &problem, "not_ca_issued",
+                             "no \"certmate_acme\" keeps the names of this "
+                             "certificate any more");
+        return ngx_http_certmate_admin_refuse(r, NGX_HTTP_CONFLICT, &problem);
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "certmate asked the helper to renew \"%V\" and %ui more "
+                  "names now", &name[0], n - 1);
+
+    ngx_str_set(&status, "renewing");
+
+    obj = ngx_certmate_json_object(r->pool);
+
+    if (obj == NULL
+        || ngx_certmate_json_set_strs(obj, "names", name, n) != NGX_OK
+        || ngx_certmate_json_set_str(obj, "status", &status) != NGX_OK
+        || ngx_certmate_json_object_done(r->pool, obj, &json) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_certmate_admin_send(r, NGX_HTTP_ACCEPTED, &json);
 }
 
 

@@ -171,6 +171,33 @@ is(substr($t->handshake('a.example.com')->{fingerprint}, 0, 32),
 sleep 2;
 is($pebble->orders, $orders, 'no order after a restart');
 
+# the admin API asks for a renewal now
+
+($status, $json) = $t->admin('POST',
+                             "/v1/certificates/$ids{'a.example.com'}/renew");
+is($status, 202, 'renew an ACME certificate: 202');
+is_deeply($json->{names}, ['a.example.com'], 'renew: the names');
+is($json->{status}, 'renewing', 'renew: renewing');
+
+ok($t->wait_log(qr/\[notice\].*certmate renews "a\.example\.com" now, as the admin API asked/, 15),
+   'renew: the helper heard');
+
+my $renewed;
+for (1 .. 100) {
+    $renewed = substr($t->handshake('a.example.com')->{fingerprint}, 0, 32);
+    last if $renewed ne $ids{'a.example.com'};
+    select undef, undef, undef, 0.2;
+}
+
+isnt($renewed, $ids{'a.example.com'}, 'renew: a new certificate served');
+sleep 1;
+is($pebble->orders, $orders + 1, 'renew: one order');
+is(substr($t->handshake('b.example.com')->{fingerprint}, 0, 32),
+   $ids{'b.example.com'}, 'renew: the other names keep theirs');
+
+($status, $json) = $t->admin('POST', "/v1/certificates/$ids{'a.example.com'}/renew");
+is($status, 404, 'renew the replaced certificate: 404');
+
 $t->stop;
 
 done_testing;
