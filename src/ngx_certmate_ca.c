@@ -31,6 +31,7 @@ typedef struct {
     X509_CRL        *crl;
     ASN1_INTEGER    *serial;
     ASN1_TIME       *time;
+    ngx_uint_t       entries;
     ngx_log_t       *log;
 } ngx_certmate_ca_crl_ctx_t;
 
@@ -1221,10 +1222,11 @@ ngx_certmate_ca_tick(ngx_http_certmate_main_conf_t *cmmcf, ngx_log_t *log)
     uint64_t            revocations;
     ngx_int_t           rc;
     ngx_str_t           ders[NGX_CERTMATE_CHAIN_MAX];
-    ngx_uint_t          n, changed;
+    ngx_uint_t          n, create, replace, signer, crl;
     ngx_pool_t         *pool;
     ngx_certmate_ca_t   ca, conf;
 
+    static ngx_uint_t   checked;
     static ngx_msec_t   wait = NGX_CERTMATE_CA_TICK;
 
     if (cmmcf->ca == NULL) {
@@ -1236,25 +1238,62 @@ ngx_certmate_ca_tick(ngx_http_certmate_main_conf_t *cmmcf, ngx_log_t *log)
         return NGX_CERTMATE_CA_FAILED_WAIT;
     }
 
-    changed = 0;
+    ngx_memzero(&ca, sizeof(ngx_certmate_ca_t));
+    ngx_memzero(&conf, sizeof(ngx_certmate_ca_t));
+
     now = ngx_time();
+    create = 0;
+    replace = 0;
+
+    /* once per helper: is the CA to import the one in the store? */
+
+    if (!checked && cmmcf->ca->cert.len
+        && ngx_certmate_ca_import(pool, cmmcf->ca, &conf, log) != NGX_OK)
+    {
+        goto failed;
+    }
 
     if (ngx_certmate_store_read_begin(log) != NGX_OK) {
         goto failed;
     }
 
-    ngx_memzero(&ca, sizeof(ngx_certmate_ca_t));
-
     rc = ngx_certmate_store_ca_get(&ca, log);
 
-    if (rc == NGX_OK) {
-        rc = ngx_certmate_ca_copy(pool, &ca);
+    if (rc == NGX_DECLINED) {
+        create = 1;
+
+    } else if (rc == NGX_OK && conf.chain.len) {
+        rc = ngx_certmate_cert_split(&ca.chain, ders, &n);
+
+        replace = (rc == NGX_OK
+                   && (conf.chain.len < ders[0].len
+                       || ngx_memcmp(conf.chain.data, ders[0].data,
+                                     ders[0].len)
+                          != 0));
     }
 
-    if (rc == NGX_OK || rc == NGX_DECLINED) {
-        if (ngx_certmate_store_counter("revocations", &revocations, log) != NGX_OK) {
-            rc = NGX_ERROR;
-        }
+    if (rc != NGX_ERROR
+        && ngx_certmate_store_counter("revocations", &revocations, log)
+           != NGX_OK)
+    {
+        rc = NGX_ERROR;
+    }
+
+    signer = (create || replace
+              || ca.signer.len == 0
+              || ca.signer_not_after - now
+                 < NGX_CERTMATE_CA_SIGNER_VALIDITY / 2);
+
+    crl = (signer
+           || ca.crl.len == 0
+           || ca.crl_revocations != revocations
+           || now - ca.crl_this_update
+              >= (ca.crl_next_update - ca.crl_this_update) / 2);
+
+    /* the record is copied only when it is to change */
+
+    if (rc == NGX_OK && crl) {
+        rc = ngx_certmate_ca_copy(pool, &ca);
     }
 
     ngx_certmate_store_read_end();
@@ -1263,63 +1302,30 @@ ngx_certmate_ca_tick(ngx_http_certmate_main_conf_t *cmmcf, ngx_log_t *log)
         goto failed;
     }
 
-    if (rc == NGX_DECLINED) {
+    checked = 1;
+
+    if (create) {
         if (ngx_certmate_ca_create(pool, cmmcf->ca, &ca, log) != NGX_OK) {
             goto failed;
         }
 
-        changed = 1;
+    } else if (replace) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "certmate replaces the stored CA with the one of "
+                      "\"certmate_ca cert=\"");
 
-    } else if (cmmcf->ca->cert.len) {
-
-        /* another CA configured to be imported replaces the stored one */
-
-        ngx_memzero(&conf, sizeof(ngx_certmate_ca_t));
-
-        if (ngx_certmate_ca_import(pool, cmmcf->ca, &conf, log) != NGX_OK
-            || ngx_certmate_cert_split(&ca.chain, ders, &n) != NGX_OK)
-        {
-            goto failed;
-        }
-
-        if (conf.chain.len < ders[0].len
-            || ngx_memcmp(conf.chain.data, ders[0].data, ders[0].len) != 0)
-        {
-            ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                          "certmate replaces the stored CA with the one of "
-                          "\"certmate_ca cert=\"");
-
-            conf.crl_number = ca.crl_number;
-            ca = conf;
-            changed = 1;
-        }
+        conf.crl_number = ca.crl_number;
+        ca = conf;
     }
 
-    if (ca.signer.len == 0
-        || ca.signer_not_after - now < NGX_CERTMATE_CA_SIGNER_VALIDITY / 2
-        || changed)
+    if (signer && ngx_certmate_ca_signer(pool, &ca, log) != NGX_OK) {
+        goto failed;
+    }
+
+    if (crl
+        && (ngx_certmate_ca_crl(pool, &ca, log) != NGX_OK
+            || ngx_certmate_store_ca_put(&ca, log) != NGX_OK))
     {
-        if (ngx_certmate_ca_signer(pool, &ca, log) != NGX_OK) {
-            goto failed;
-        }
-
-        changed = 1;
-    }
-
-    if (ca.crl.len == 0
-        || ca.crl_revocations != revocations
-        || now - ca.crl_this_update
-           >= (ca.crl_next_update - ca.crl_this_update) / 2
-        || changed)
-    {
-        if (ngx_certmate_ca_crl(pool, &ca, log) != NGX_OK) {
-            goto failed;
-        }
-
-        changed = 1;
-    }
-
-    if (changed && ngx_certmate_store_ca_put(&ca, log) != NGX_OK) {
         goto failed;
     }
 
@@ -1796,10 +1802,8 @@ ngx_certmate_ca_crl(ngx_pool_t *pool, ngx_certmate_ca_t *ca, ngx_log_t *log)
     ngx_time_update();
 
     ngx_log_error(NGX_LOG_INFO, log, 0,
-                  "certmate signed CRL number %uL with %d entries in %M ms",
-                  ca->crl_number,
-                  sk_X509_REVOKED_num(X509_CRL_get_REVOKED(ctx.crl)),
-                  ngx_current_msec - start);
+                  "certmate signed CRL number %uL with %ui entries in %M ms",
+                  ca->crl_number, ctx.entries, ngx_current_msec - start);
 
     rc = NGX_OK;
 
@@ -1869,6 +1873,8 @@ ngx_certmate_ca_crl_entry(ngx_certmate_serial_t *s, void *data)
     if (X509_CRL_add0_revoked(ctx->crl, revoked) != 1) {
         goto failed;
     }
+
+    ctx->entries++;
 
     return NGX_OK;
 
