@@ -20,6 +20,10 @@
 #include "ngx_http_certmate_ocsp.h"
 #include "ngx_http_certmate_ssl.h"
 
+#if (NGX_THREADS)
+#include <ngx_thread_pool.h>
+#endif
+
 
 #define NGX_HTTP_CERTMATE_MAX_SIZE      (4ULL * 1024 * 1024 * 1024)
 #define NGX_HTTP_CERTMATE_MIN_SIZE      (64 * 1024)
@@ -321,6 +325,16 @@ ngx_http_certmate_init_main_conf(ngx_conf_t *cf, void *conf)
     if (cmmcf->ca == NULL) {
         return NGX_CONF_OK;
     }
+
+#if (NGX_THREADS)
+
+    /* RSA keys of the admin API are made in the "default" thread pool */
+
+    if (ngx_thread_pool_add(cf, NULL) == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+#endif
 
     /* the profiles "server" and "client", unless configured */
 

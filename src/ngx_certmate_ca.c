@@ -41,8 +41,6 @@ static ngx_int_t ngx_certmate_ca_name_allowed(ngx_certmate_profile_t *profile,
 static ngx_int_t ngx_certmate_ca_key_allowed(ngx_pool_t *pool,
     ngx_certmate_profile_t *profile, EVP_PKEY *key,
     ngx_certmate_problem_t *problem);
-static ngx_int_t ngx_certmate_ca_check(ngx_pool_t *pool,
-    ngx_certmate_ca_request_t *req, ngx_certmate_problem_t *problem);
 static X509_NAME *ngx_certmate_ca_dn(ngx_str_t *text, const char *suffix);
 static X509 *ngx_certmate_ca_make(X509 *issuer, EVP_PKEY *issuer_key,
     X509_NAME *subject, EVP_PKEY *key, ngx_str_t *serial, time_t not_before,
@@ -206,9 +204,12 @@ ngx_certmate_ca_key_allowed(ngx_pool_t *pool, ngx_certmate_profile_t *profile,
 }
 
 
-/* names, key type and validity of a request, against its profile */
+/*
+ * Names, key type and validity of a request, against its profile;
+ * without a key yet, the key type to make
+ */
 
-static ngx_int_t
+ngx_int_t
 ngx_certmate_ca_check(ngx_pool_t *pool, ngx_certmate_ca_request_t *req,
     ngx_certmate_problem_t *problem)
 {
@@ -512,10 +513,10 @@ done:
 
 
 /*
- * Issues a certificate: a key made here unless the request has a CSR's,
- * a random serial, the profile's extensions.  What has a key of ours is
- * stored as a certificate record too, and replaces "old".  NGX_BUSY:
- * there is no CA yet.
+ * Issues a certificate for a checked request: a random serial, the
+ * profile's extensions.  A key of ours ("kept") is stored with it as a
+ * certificate record, which replaces "old".  NGX_BUSY: there is no CA
+ * yet.
  */
 
 ngx_int_t
@@ -539,11 +540,6 @@ ngx_certmate_ca_issue(ngx_pool_t *pool, ngx_certmate_ca_request_t *req,
     u_char                      bytes[NGX_CERTMATE_CA_SERIAL_LEN];
 
     ngx_http_certmate_main_conf_t  *cmmcf;
-
-    rc = ngx_certmate_ca_check(pool, req, problem);
-    if (rc != NGX_OK) {
-        return rc;
-    }
 
     if (ngx_certmate_store_read_begin(log) != NGX_OK) {
         return NGX_ERROR;
@@ -581,13 +577,6 @@ ngx_certmate_ca_issue(ngx_pool_t *pool, ngx_certmate_ca_request_t *req,
     *p = '\0';
 
     key = req->key;
-
-    if (key == NULL) {
-        key = ngx_certmate_key_generate(req->key_type, log);
-        if (key == NULL) {
-            return NGX_ERROR;
-        }
-    }
 
     usage = "critical,digitalSignature";
 
@@ -677,7 +666,7 @@ ngx_certmate_ca_issue(ngx_pool_t *pool, ngx_certmate_ca_request_t *req,
         s.not_after = now + req->validity;
         s.profile = profile->name;
 
-        if (req->key == NULL) {
+        if (req->kept) {
             pem.len = issued->pem.len + ca->chain_pem.len;
             pem.data = ngx_pnalloc(pool, pem.len);
             if (pem.data == NULL) {
@@ -712,7 +701,7 @@ ngx_certmate_ca_issue(ngx_pool_t *pool, ngx_certmate_ca_request_t *req,
         }
 
         rc = ngx_certmate_store_ca_issued(&s,
-                                          req->key ? NULL : &issued->cert,
+                                          req->kept ? &issued->cert : NULL,
                                           old, log);
         if (rc != NGX_BUSY) {
             break;
@@ -722,10 +711,6 @@ ngx_certmate_ca_issue(ngx_pool_t *pool, ngx_certmate_ca_request_t *req,
 done:
 
     X509_NAME_free(subject);
-
-    if (req->key == NULL) {
-        EVP_PKEY_free(key);
-    }
 
     return rc;
 }

@@ -34,7 +34,8 @@ typedef struct {
     ngx_certmate_profile_t   *profile;
     ngx_uint_t                key_type;     /* 0: the profile's first */
     time_t                    validity;     /* 0: the profile's */
-    EVP_PKEY                 *key;          /* a CSR's; NULL: make one */
+    EVP_PKEY                 *key;
+    ngx_uint_t                kept;         /* the key is ours, stored */
 } ngx_certmate_ca_request_t;
 
 
@@ -56,6 +57,8 @@ char *ngx_certmate_ca_parse(ngx_conf_t *cf, ngx_certmate_ca_conf_t *cacf);
 
 ngx_certmate_ca_signing_t *ngx_certmate_ca_current(ngx_log_t *log);
 ngx_int_t ngx_certmate_ca_csr(ngx_pool_t *pool, ngx_str_t *der,
+    ngx_certmate_ca_request_t *req, ngx_certmate_problem_t *problem);
+ngx_int_t ngx_certmate_ca_check(ngx_pool_t *pool,
     ngx_certmate_ca_request_t *req, ngx_certmate_problem_t *problem);
 ngx_int_t ngx_certmate_ca_issue(ngx_pool_t *pool,
     ngx_certmate_ca_request_t *req, u_char *old,

@@ -28,6 +28,10 @@
 #include "ngx_certmate_json.h"
 #include "ngx_certmate_store.h"
 
+#if (NGX_THREADS)
+#include <ngx_thread_pool.h>
+#endif
+
 
 #define NGX_HTTP_CERTMATE_LIST_LIMIT      100
 #define NGX_HTTP_CERTMATE_LIST_LIMIT_MAX  1000
@@ -60,6 +64,16 @@ typedef struct {
     ngx_http_certmate_admin_route_t  *route;
     ngx_str_t                         arg;
 } ngx_http_certmate_admin_ctx_t;
+
+
+/* an issuance with a key of ours, made in a thread when it is RSA */
+
+typedef struct {
+    ngx_http_request_t               *request;
+    ngx_certmate_ca_request_t         req;
+    u_char                           *old;
+    u_char                            id[NGX_CERTMATE_ID_LEN];
+} ngx_http_certmate_admin_keyed_t;
 
 
 typedef struct {
@@ -109,6 +123,15 @@ static ngx_int_t ngx_http_certmate_admin_reason(ngx_http_request_t *r,
     ngx_str_t *body, ngx_uint_t *reason, ngx_certmate_problem_t *problem);
 static ngx_int_t ngx_http_certmate_admin_ca(ngx_http_request_t *r,
     ngx_str_t *arg, ngx_str_t *body);
+static ngx_int_t ngx_http_certmate_admin_keyed(ngx_http_request_t *r,
+    ngx_certmate_ca_request_t *req, u_char *old);
+#if (NGX_THREADS)
+static void ngx_http_certmate_admin_key_thread(void *data, ngx_log_t *log);
+static void ngx_http_certmate_admin_key_done(ngx_event_t *ev);
+#endif
+static ngx_int_t ngx_http_certmate_admin_keyed_issue(ngx_http_request_t *r,
+    ngx_http_certmate_admin_keyed_t *kd);
+static void ngx_http_certmate_admin_key_free(void *data);
 static ngx_int_t ngx_http_certmate_admin_issued(ngx_http_request_t *r,
     ngx_int_t rc, ngx_certmate_problem_t *problem);
 static ngx_int_t ngx_http_certmate_admin_profile(ngx_http_request_t *r,
@@ -821,7 +844,6 @@ ngx_http_certmate_admin_issue(ngx_http_request_t *r, ngx_str_t *arg,
     ngx_str_t                   profile, key, validity;
     ngx_array_t                 names;
     ngx_certmate_problem_t      problem;
-    ngx_certmate_ca_issued_t    issued;
     ngx_certmate_ca_request_t   req;
     ngx_certmate_json_field_t   fields[] = {
         { "names", NGX_CERTMATE_JSON_STRINGS, 1, &names },
@@ -871,18 +893,7 @@ ngx_http_certmate_admin_issue(ngx_http_request_t *r, ngx_str_t *arg,
     req.names = names.elts;
     req.nnames = names.nelts;
 
-    rc = ngx_certmate_ca_issue(r->pool, &req, NULL, &issued, &problem,
-                               r->connection->log);
-    if (rc != NGX_OK) {
-        return ngx_http_certmate_admin_issued(r, rc, &problem);
-    }
-
-    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                  "certmate issued certificate %V for \"%s\", profile \"%V\"",
-                  &issued.serial, issued.cert.names.data, &req.profile->name);
-
-    return ngx_http_certmate_admin_cert_reply(r, NGX_HTTP_CREATED,
-                                              &issued.cert);
+    return ngx_http_certmate_admin_keyed(r, &req, NULL);
 }
 
 
@@ -926,6 +937,10 @@ ngx_http_certmate_admin_sign(ngx_http_request_t *r, ngx_str_t *arg,
     }
 
     rc = ngx_certmate_ca_csr(r->pool, &csr, &req, &problem);
+
+    if (rc == NGX_OK) {
+        rc = ngx_certmate_ca_check(r->pool, &req, &problem);
+    }
 
     if (rc == NGX_DECLINED) {
         return ngx_http_certmate_admin_refuse(r,
@@ -986,7 +1001,6 @@ ngx_http_certmate_admin_renew(ngx_http_request_t *r, ngx_str_t *arg,
     ngx_http_certmate_main_conf_t  *cmmcf;
     ngx_certmate_cert_t          cert;
     ngx_certmate_problem_t       problem;
-    ngx_certmate_ca_issued_t     issued;
     ngx_certmate_ca_request_t    req;
     u_char                       id[NGX_CERTMATE_ID_LEN];
 
@@ -1075,18 +1089,7 @@ ngx_http_certmate_admin_renew(ngx_http_request_t *r, ngx_str_t *arg,
                                               &problem);
     }
 
-    rc = ngx_certmate_ca_issue(r->pool, &req, id, &issued, &problem,
-                               r->connection->log);
-    if (rc != NGX_OK) {
-        return ngx_http_certmate_admin_issued(r, rc, &problem);
-    }
-
-    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                  "certmate renewed certificate %V as %V", arg,
-                  &issued.serial);
-
-    return ngx_http_certmate_admin_cert_reply(r, NGX_HTTP_CREATED,
-                                              &issued.cert);
+    return ngx_http_certmate_admin_keyed(r, &req, id);
 }
 
 
@@ -1485,6 +1488,179 @@ done:
     }
 
     return ngx_http_certmate_admin_send(r, NGX_HTTP_OK, &json);
+}
+
+
+/*
+ * Issues with a new key of ours: EC keys are made at once, RSA keys,
+ * which take up to seconds, in a thread of the "default" pool, so that
+ * the worker goes on serving meanwhile
+ */
+
+static ngx_int_t
+ngx_http_certmate_admin_keyed(ngx_http_request_t *r,
+    ngx_certmate_ca_request_t *req, u_char *old)
+{
+    ngx_int_t                         rc;
+    ngx_pool_cleanup_t               *cln;
+    ngx_certmate_problem_t            problem;
+    ngx_http_certmate_admin_keyed_t  *kd;
+#if (NGX_THREADS)
+    ngx_thread_task_t                *task;
+    ngx_thread_pool_t                *tp;
+    ngx_str_t                         name = ngx_string("default");
+#endif
+
+    rc = ngx_certmate_ca_check(r->pool, req, &problem);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_certmate_admin_refuse(r,
+                                              NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                              &problem);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_certmate_admin_key_free;
+    cln->data = NULL;
+
+#if (NGX_THREADS)
+
+    task = NULL;
+    tp = ngx_thread_pool_get((ngx_cycle_t *) ngx_cycle, &name);
+
+    if (tp && ngx_certmate_key_class(req->key_type) == NGX_CERTMATE_CLASS_RSA)
+    {
+        task = ngx_thread_task_alloc(r->pool,
+                                     sizeof(ngx_http_certmate_admin_keyed_t));
+        if (task == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        kd = task->ctx;
+
+    } else
+#endif
+    {
+        kd = ngx_pcalloc(r->pool, sizeof(ngx_http_certmate_admin_keyed_t));
+        if (kd == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    cln->data = kd;
+
+    kd->request = r;
+    kd->req = *req;
+
+    if (old) {
+        ngx_memcpy(kd->id, old, NGX_CERTMATE_ID_LEN);
+        kd->old = kd->id;
+    }
+
+#if (NGX_THREADS)
+
+    if (task) {
+        task->handler = ngx_http_certmate_admin_key_thread;
+        task->event.handler = ngx_http_certmate_admin_key_done;
+        task->event.data = kd;
+
+        if (ngx_thread_task_post(tp, task) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        r->main->blocked++;
+        r->main->count++;
+        r->aio = 1;
+
+        return NGX_DONE;
+    }
+
+#endif
+
+    kd->req.key = ngx_certmate_key_generate(req->key_type,
+                                            r->connection->log);
+
+    return ngx_http_certmate_admin_keyed_issue(r, kd);
+}
+
+
+#if (NGX_THREADS)
+
+/* a thread of the pool */
+
+static void
+ngx_http_certmate_admin_key_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_certmate_admin_keyed_t *kd = data;
+
+    kd->req.key = ngx_certmate_key_generate(kd->req.key_type, log);
+}
+
+
+static void
+ngx_http_certmate_admin_key_done(ngx_event_t *ev)
+{
+    ngx_http_certmate_admin_keyed_t *kd = ev->data;
+
+    ngx_http_request_t  *r;
+
+    r = kd->request;
+
+    r->main->blocked--;
+    r->aio = 0;
+
+    ngx_http_finalize_request(r, ngx_http_certmate_admin_keyed_issue(r, kd));
+}
+
+#endif
+
+
+static ngx_int_t
+ngx_http_certmate_admin_keyed_issue(ngx_http_request_t *r,
+    ngx_http_certmate_admin_keyed_t *kd)
+{
+    ngx_int_t                  rc;
+    ngx_certmate_problem_t     problem;
+    ngx_certmate_ca_issued_t   issued;
+
+    if (kd->req.key == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    kd->req.kept = 1;
+
+    rc = ngx_certmate_ca_issue(r->pool, &kd->req, kd->old, &issued, &problem,
+                               r->connection->log);
+    if (rc != NGX_OK) {
+        return ngx_http_certmate_admin_issued(r, rc, &problem);
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "certmate issued certificate %V for \"%s\", profile \"%V\"",
+                  &issued.serial, issued.cert.names.data,
+                  &kd->req.profile->name);
+
+    return ngx_http_certmate_admin_cert_reply(r, NGX_HTTP_CREATED,
+                                              &issued.cert);
+}
+
+
+static void
+ngx_http_certmate_admin_key_free(void *data)
+{
+    ngx_http_certmate_admin_keyed_t *kd = data;
+
+    if (kd) {
+        EVP_PKEY_free(kd->req.key);
+    }
 }
 
 
