@@ -141,6 +141,8 @@ static ngx_int_t ngx_certmate_store_setup(ngx_log_t *log);
 static void ngx_certmate_store_reader_close(void);
 static ngx_int_t ngx_certmate_store_txn_begin(MDB_txn **txn,
     unsigned int flags, ngx_log_t *log);
+static ngx_int_t ngx_certmate_store_read(MDB_dbi dbi, MDB_val *key,
+    MDB_val *data, ngx_log_t *log);
 static ngx_int_t ngx_certmate_store_find_name(MDB_val *key,
     ngx_certmate_ref_t refs[NGX_CERTMATE_CLASSES], ngx_log_t *log);
 static ngx_int_t ngx_certmate_store_cert_decode(MDB_val *data,
@@ -608,6 +610,28 @@ ngx_certmate_store_find(ngx_str_t *name,
 }
 
 
+/* a value in the reader's transaction; NGX_DECLINED: there is none */
+
+static ngx_int_t
+ngx_certmate_store_read(MDB_dbi dbi, MDB_val *key, MDB_val *data,
+    ngx_log_t *log)
+{
+    int  rc;
+
+    rc = mdb_get(ngx_certmate_store.rtxn, dbi, key, data);
+
+    if (rc == MDB_NOTFOUND) {
+        return NGX_DECLINED;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        return ngx_certmate_store_error(rc, "mdb_get()", log);
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_certmate_store_find_name(MDB_val *key,
     ngx_certmate_ref_t refs[NGX_CERTMATE_CLASSES], ngx_log_t *log)
@@ -854,21 +878,15 @@ ngx_int_t
 ngx_certmate_store_acme_get(ngx_str_t *name, ngx_certmate_acme_state_t *state,
     ngx_log_t *log)
 {
-    int      rc;
-    MDB_val  key, data;
+    MDB_val    key, data;
+    ngx_int_t  rc;
 
     key.mv_data = name->data;
     key.mv_size = name->len;
 
-    rc = mdb_get(ngx_certmate_store.rtxn, ngx_certmate_store.acme, &key,
-                 &data);
-
-    if (rc == MDB_NOTFOUND) {
-        return NGX_DECLINED;
-    }
-
-    if (rc != MDB_SUCCESS) {
-        return ngx_certmate_store_error(rc, "mdb_get()", log);
+    rc = ngx_certmate_store_read(ngx_certmate_store.acme, &key, &data, log);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     return ngx_certmate_store_acme_decode(&key, &data, state, log);
@@ -972,23 +990,18 @@ ngx_int_t
 ngx_certmate_store_account_get(ngx_str_t *issuer,
     ngx_certmate_acme_account_t *account, ngx_log_t *log)
 {
-    int                               rc;
     MDB_val                           key, data;
+    ngx_int_t                         rc;
     ngx_str_t                        *blobs[NGX_CERTMATE_STORE_ACCOUNT_BLOBS];
     ngx_certmate_store_account_rec_t  rec;
 
     key.mv_data = issuer->data;
     key.mv_size = issuer->len;
 
-    rc = mdb_get(ngx_certmate_store.rtxn, ngx_certmate_store.accounts, &key,
-                 &data);
-
-    if (rc == MDB_NOTFOUND) {
-        return NGX_DECLINED;
-    }
-
-    if (rc != MDB_SUCCESS) {
-        return ngx_certmate_store_error(rc, "mdb_get()", log);
+    rc = ngx_certmate_store_read(ngx_certmate_store.accounts, &key, &data,
+                                 log);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     blobs[0] = &account->directory;
@@ -1015,21 +1028,15 @@ ngx_int_t
 ngx_certmate_store_token_get(ngx_str_t *token, ngx_str_t *keyauth,
     ngx_log_t *log)
 {
-    int      rc;
-    MDB_val  key, data;
+    MDB_val    key, data;
+    ngx_int_t  rc;
 
     key.mv_data = token->data;
     key.mv_size = token->len;
 
-    rc = mdb_get(ngx_certmate_store.rtxn, ngx_certmate_store.tokens, &key,
-                 &data);
-
-    if (rc == MDB_NOTFOUND) {
-        return NGX_DECLINED;
-    }
-
-    if (rc != MDB_SUCCESS) {
-        return ngx_certmate_store_error(rc, "mdb_get()", log);
+    rc = ngx_certmate_store_read(ngx_certmate_store.tokens, &key, &data, log);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     keyauth->data = data.mv_data;
@@ -1042,20 +1049,15 @@ ngx_certmate_store_token_get(ngx_str_t *token, ngx_str_t *keyauth,
 ngx_int_t
 ngx_certmate_store_ca_get(ngx_certmate_ca_t *ca, ngx_log_t *log)
 {
-    int      rc;
-    MDB_val  key, data;
+    MDB_val    key, data;
+    ngx_int_t  rc;
 
     key.mv_data = "ca";
     key.mv_size = sizeof("ca") - 1;
 
-    rc = mdb_get(ngx_certmate_store.rtxn, ngx_certmate_store.ca, &key, &data);
-
-    if (rc == MDB_NOTFOUND) {
-        return NGX_DECLINED;
-    }
-
-    if (rc != MDB_SUCCESS) {
-        return ngx_certmate_store_error(rc, "mdb_get()", log);
+    rc = ngx_certmate_store_read(ngx_certmate_store.ca, &key, &data, log);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     return ngx_certmate_store_ca_decode(&data, ca, log);
@@ -1147,8 +1149,8 @@ ngx_int_t
 ngx_certmate_store_serial_get(ngx_str_t *serial, ngx_certmate_serial_t *s,
     ngx_log_t *log)
 {
-    int      rc;
-    MDB_val  key, data;
+    MDB_val    key, data;
+    ngx_int_t  rc;
 
     if (serial->len == 0 || serial->len > 20) {
         return NGX_DECLINED;
@@ -1157,15 +1159,9 @@ ngx_certmate_store_serial_get(ngx_str_t *serial, ngx_certmate_serial_t *s,
     key.mv_data = serial->data;
     key.mv_size = serial->len;
 
-    rc = mdb_get(ngx_certmate_store.rtxn, ngx_certmate_store.serials, &key,
-                 &data);
-
-    if (rc == MDB_NOTFOUND) {
-        return NGX_DECLINED;
-    }
-
-    if (rc != MDB_SUCCESS) {
-        return ngx_certmate_store_error(rc, "mdb_get()", log);
+    rc = ngx_certmate_store_read(ngx_certmate_store.serials, &key, &data, log);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     return ngx_certmate_store_serial_decode(&key, &data, s, log);
