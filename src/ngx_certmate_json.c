@@ -30,7 +30,7 @@ static json_t *ngx_certmate_json_time(time_t t);
 
 /*
  * A request body: an object with only the given members, of their
- * types, the required ones present
+ * types, the required ones present; strings not given are empty
  */
 
 ngx_int_t
@@ -44,6 +44,12 @@ ngx_certmate_json_fields(ngx_pool_t *pool, ngx_str_t *body,
     const char                 *key;
     json_error_t                err;
     ngx_certmate_json_field_t  *f;
+
+    for (f = fields; f->name; f++) {
+        if (f->type == NGX_CERTMATE_JSON_STRING) {
+            ngx_str_null((ngx_str_t *) f->value);
+        }
+    }
 
     root = json_loadb((char *) body->data, body->len, JSON_REJECT_DUPLICATES,
                       &err);

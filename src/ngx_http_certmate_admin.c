@@ -134,9 +134,11 @@ static ngx_int_t ngx_http_certmate_admin_keyed_issue(ngx_http_request_t *r,
 static void ngx_http_certmate_admin_key_free(void *data);
 static ngx_int_t ngx_http_certmate_admin_issued(ngx_http_request_t *r,
     ngx_int_t rc, ngx_certmate_problem_t *problem);
+static ngx_int_t ngx_http_certmate_admin_bad_body(ngx_http_request_t *r,
+    ngx_int_t rc, ngx_certmate_problem_t *problem);
 static ngx_int_t ngx_http_certmate_admin_profile(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *validity, ngx_certmate_ca_request_t *req,
-    ngx_certmate_problem_t *problem);
+    ngx_certmate_problem_t *problem, ngx_uint_t *status);
 static ngx_int_t ngx_http_certmate_admin_cert_reply(ngx_http_request_t *r,
     ngx_uint_t status, ngx_certmate_cert_t *cert);
 static ngx_int_t ngx_http_certmate_admin_read(ngx_http_request_t *r,
@@ -842,6 +844,7 @@ ngx_http_certmate_admin_issue(ngx_http_request_t *r, ngx_str_t *arg,
 {
     ngx_int_t                   rc, type;
     ngx_str_t                   profile, key, validity;
+    ngx_uint_t                  status;
     ngx_array_t                 names;
     ngx_certmate_problem_t      problem;
     ngx_certmate_ca_request_t   req;
@@ -853,19 +856,9 @@ ngx_http_certmate_admin_issue(ngx_http_request_t *r, ngx_str_t *arg,
         { NULL, 0, 0, NULL }
     };
 
-    ngx_str_null(&profile);
-    ngx_str_null(&key);
-    ngx_str_null(&validity);
-
     rc = ngx_certmate_json_fields(r->pool, body, fields, &problem);
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_certmate_admin_refuse(r, NGX_HTTP_BAD_REQUEST,
-                                              &problem);
-    }
-
     if (rc != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return ngx_http_certmate_admin_bad_body(r, rc, &problem);
     }
 
     ngx_memzero(&req, sizeof(ngx_certmate_ca_request_t));
@@ -884,10 +877,11 @@ ngx_http_certmate_admin_issue(ngx_http_request_t *r, ngx_str_t *arg,
         req.key_type = type;
     }
 
-    rc = ngx_http_certmate_admin_profile(r, &profile, &validity, &req,
-                                         &problem);
-    if (rc != NGX_OK) {
-        return rc;
+    if (ngx_http_certmate_admin_profile(r, &profile, &validity, &req,
+                                        &problem, &status)
+        != NGX_OK)
+    {
+        return ngx_http_certmate_admin_refuse(r, status, &problem);
     }
 
     req.names = names.elts;
@@ -903,6 +897,7 @@ ngx_http_certmate_admin_sign(ngx_http_request_t *r, ngx_str_t *arg,
 {
     ngx_int_t                   rc;
     ngx_str_t                   csr, profile, validity, json;
+    ngx_uint_t                  status;
     ngx_certmate_json_t        *obj;
     ngx_certmate_problem_t      problem;
     ngx_certmate_ca_issued_t    issued;
@@ -914,26 +909,18 @@ ngx_http_certmate_admin_sign(ngx_http_request_t *r, ngx_str_t *arg,
         { NULL, 0, 0, NULL }
     };
 
-    ngx_str_null(&profile);
-    ngx_str_null(&validity);
-
     rc = ngx_certmate_json_fields(r->pool, body, fields, &problem);
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_certmate_admin_refuse(r, NGX_HTTP_BAD_REQUEST,
-                                              &problem);
-    }
-
     if (rc != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return ngx_http_certmate_admin_bad_body(r, rc, &problem);
     }
 
     ngx_memzero(&req, sizeof(ngx_certmate_ca_request_t));
 
-    rc = ngx_http_certmate_admin_profile(r, &profile, &validity, &req,
-                                         &problem);
-    if (rc != NGX_OK) {
-        return rc;
+    if (ngx_http_certmate_admin_profile(r, &profile, &validity, &req,
+                                        &problem, &status)
+        != NGX_OK)
+    {
+        return ngx_http_certmate_admin_refuse(r, status, &problem);
     }
 
     rc = ngx_certmate_ca_csr(r->pool, &csr, &req, &problem);
@@ -1332,8 +1319,6 @@ ngx_http_certmate_admin_reason(ngx_http_request_t *r, ngx_str_t *body,
         return NGX_OK;
     }
 
-    ngx_str_null(&name);
-
     rc = ngx_certmate_json_fields(r->pool, body, fields, problem);
     if (rc != NGX_OK) {
         return rc;
@@ -1691,12 +1676,27 @@ ngx_http_certmate_admin_issued(ngx_http_request_t *r, ngx_int_t rc,
 }
 
 
-/* the profile and validity of a request */
+/* the answer to a JSON body that did not parse */
+
+static ngx_int_t
+ngx_http_certmate_admin_bad_body(ngx_http_request_t *r, ngx_int_t rc,
+    ngx_certmate_problem_t *problem)
+{
+    if (rc == NGX_DECLINED) {
+        return ngx_http_certmate_admin_refuse(r, NGX_HTTP_BAD_REQUEST,
+                                              problem);
+    }
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+/* the profile and validity of a request; NGX_DECLINED: refused */
 
 static ngx_int_t
 ngx_http_certmate_admin_profile(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *validity, ngx_certmate_ca_request_t *req,
-    ngx_certmate_problem_t *problem)
+    ngx_certmate_problem_t *problem, ngx_uint_t *status)
 {
     ngx_http_certmate_main_conf_t  *cmmcf;
 
@@ -1705,7 +1705,8 @@ ngx_http_certmate_admin_profile(ngx_http_request_t *r, ngx_str_t *name,
     if (cmmcf->ca == NULL) {
         ngx_certmate_problem(r->pool, problem, "not_found",
                              "there is no \"certmate_ca\"");
-        return ngx_http_certmate_admin_refuse(r, NGX_HTTP_NOT_FOUND, problem);
+        *status = NGX_HTTP_NOT_FOUND;
+        return NGX_DECLINED;
     }
 
     if (name->len == 0) {
@@ -1717,9 +1718,8 @@ ngx_http_certmate_admin_profile(ngx_http_request_t *r, ngx_str_t *name,
     if (req->profile == NULL) {
         ngx_certmate_problem(r->pool, problem, "unknown_profile",
                              "no profile \"%V\"", name);
-        return ngx_http_certmate_admin_refuse(r,
-                                              NGX_HTTP_UNPROCESSABLE_ENTITY,
-                                              problem);
+        *status = NGX_HTTP_UNPROCESSABLE_ENTITY;
+        return NGX_DECLINED;
     }
 
     if (validity->len) {
@@ -1729,8 +1729,8 @@ ngx_http_certmate_admin_profile(ngx_http_request_t *r, ngx_str_t *name,
             ngx_certmate_problem(r->pool, problem, "invalid_request",
                                  "\"validity\" must be a time such as "
                                  "\"30d\" or \"12h\"");
-            return ngx_http_certmate_admin_refuse(r, NGX_HTTP_BAD_REQUEST,
-                                                  problem);
+            *status = NGX_HTTP_BAD_REQUEST;
+            return NGX_DECLINED;
         }
     }
 
