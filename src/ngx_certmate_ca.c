@@ -1107,7 +1107,10 @@ ngx_certmate_ca_reason_name(ngx_uint_t reason)
 }
 
 
-/* a serial in hex, as the API shows it, to the INTEGER's content octets */
+/*
+ * A serial in hex, as the API shows it, to the INTEGER's content
+ * octets; NGX_DECLINED for what is not the hex of a positive serial
+ */
 
 ngx_int_t
 ngx_certmate_ca_serial_parse(ngx_pool_t *pool, ngx_str_t *hex,
@@ -1118,7 +1121,7 @@ ngx_certmate_ca_serial_parse(ngx_pool_t *pool, ngx_str_t *hex,
     ngx_uint_t   i, odd;
 
     if (hex->len == 0 || hex->len > 40) {
-        return NGX_ERROR;
+        return NGX_DECLINED;
     }
 
     odd = hex->len & 1;
@@ -1141,7 +1144,7 @@ ngx_certmate_ca_serial_parse(ngx_pool_t *pool, ngx_str_t *hex,
             d = c - 'a' + 10;
 
         } else {
-            return NGX_ERROR;
+            return NGX_DECLINED;
         }
 
         if ((i + odd) & 1) {
