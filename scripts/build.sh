@@ -29,5 +29,7 @@ if [ ! -f "$dir/objs/Makefile" ] || [ "$(cat "$dir/.certmate-config" 2>/dev/null
 fi
 
 make -s -C "$dir" -f objs/Makefile modules >/dev/null
-cp "$dir/objs/ngx_certmate_module.so" "$out/"
+# a new file, not the old one rewritten: a running nginx keeps its copy
+cp "$dir/objs/ngx_certmate_module.so" "$out/.ngx_certmate_module.so.new"
+mv -f "$out/.ngx_certmate_module.so.new" "$out/ngx_certmate_module.so"
 echo "certmate: built $out/ngx_certmate_module.so"
