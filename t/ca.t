@@ -389,7 +389,7 @@ like($t->read_log, qr/\[notice\].*certmate revoked serial $signed->{serial}, ces
 
 # the CRL
 
-ok($t->wait_for(sub { ca_json()->{crl}{number} >= $crl_number + 2 }, 1.5),
+ok($t->wait_for(sub { ca_json()->{crl}{number} >= $crl_number + 2 }, 3),
    'CRL: made again after the revocations');
 
 my $http = 'http://127.0.0.1:' . $t->port('admin');
