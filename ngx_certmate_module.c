@@ -354,6 +354,7 @@ ngx_http_certmate_init_main_conf(ngx_conf_t *cf, void *conf)
         profile->usage = i ? NGX_CERTMATE_USAGE_CLIENT
                            : NGX_CERTMATE_USAGE_SERVER;
         profile->key_types = (1 << (NGX_CERTMATE_KEY_RSA_4096 + 1)) - 2;
+        profile->key_type = NGX_CERTMATE_KEY_EC_P256;
         profile->validity = NGX_HTTP_CERTMATE_PROFILE_VALIDITY;
         profile->max_validity = NGX_HTTP_CERTMATE_PROFILE_VALIDITY;
     }

@@ -59,6 +59,7 @@ typedef struct {
     ngx_uint_t              key_type;
     ngx_uint_t              source;
     ngx_uint_t              revoked;    /* by the built-in CA: not served */
+    ngx_uint_t              client_only;    /* clientAuth only: not served */
     u_char                  fingerprint[NGX_CERTMATE_FINGERPRINT_LEN];
     ngx_str_t               chain;      /* DER certificates, leaf first */
     ngx_str_t               key;        /* DER: SEC1 or PKCS#1 */
@@ -138,6 +139,7 @@ typedef struct {
     ngx_str_t               name;
     ngx_uint_t              usage;
     ngx_uint_t              key_types;      /* bits: 1 << key type */
+    ngx_uint_t              key_type;       /* the first of "key=" */
     time_t                  validity;
     time_t                  max_validity;
     ngx_array_t            *names;          /* ngx_str_t patterns; NULL: any */

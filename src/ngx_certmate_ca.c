@@ -281,13 +281,7 @@ ngx_certmate_ca_check(ngx_pool_t *pool, ngx_certmate_ca_request_t *req,
     }
 
     if (req->key_type == 0) {
-        for (i = NGX_CERTMATE_KEY_EC_P256; i <= NGX_CERTMATE_KEY_RSA_4096; i++)
-        {
-            if (profile->key_types & (1 << i)) {
-                req->key_type = i;
-                break;
-            }
-        }
+        req->key_type = profile->key_type;
 
     } else if (!(profile->key_types & (1 << req->key_type))) {
         ngx_certmate_problem(pool, problem, "profile_violation",
@@ -686,6 +680,8 @@ ngx_certmate_ca_issue(ngx_pool_t *pool, ngx_certmate_ca_request_t *req,
             }
 
             issued->cert.profile = profile->name;
+            issued->cert.client_only =
+                           !(profile->usage & NGX_CERTMATE_USAGE_SERVER);
             ngx_memcpy(s.cert_id, issued->cert.id, NGX_CERTMATE_ID_LEN);
 
         } else {
@@ -1879,14 +1875,16 @@ failed:
 char *
 ngx_certmate_ca_parse(ngx_conf_t *cf, ngx_certmate_ca_conf_t *cacf)
 {
-    BIO          *bio;
-    X509         *x;
-    EVP_PKEY     *key;
-    ngx_int_t     type;
-    ngx_str_t    *value, v, cert_file, key_file, *url;
-    ngx_uint_t    i, made;
-    X509_NAME    *name;
-    const char   *prefix;
+    int                   n;
+    BIO                  *bio;
+    X509                 *x, *prev, *cur;
+    EVP_PKEY             *key;
+    ngx_int_t             type;
+    ngx_str_t            *value, v, cert_file, key_file, *url;
+    ngx_uint_t            i, made;
+    X509_NAME            *name;
+    const char           *prefix;
+    STACK_OF(X509_INFO)  *infos;
 
     value = cf->args->elts;
 
@@ -2033,6 +2031,7 @@ ngx_certmate_ca_parse(ngx_conf_t *cf, ngx_certmate_ca_conf_t *cacf)
 
     x = NULL;
     key = NULL;
+    infos = NULL;
 
     bio = BIO_new_mem_buf(cacf->cert.data, cacf->cert.len);
     if (bio) {
@@ -2085,8 +2084,39 @@ ngx_certmate_ca_parse(ngx_conf_t *cf, ngx_certmate_ca_conf_t *cacf)
         goto failed;
     }
 
+    /* each further certificate issued the one before it */
+
+    bio = BIO_new_mem_buf(cacf->cert.data, cacf->cert.len);
+    if (bio) {
+        infos = PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL);
+        BIO_free(bio);
+    }
+
+    if (infos == NULL) {
+        goto failed;
+    }
+
+    for (n = 1, prev = NULL; n <= sk_X509_INFO_num(infos); n++) {
+        cur = sk_X509_INFO_value(infos, n - 1)->x509;
+
+        if (cur == NULL) {
+            continue;
+        }
+
+        if (prev && X509_check_issued(cur, prev) != X509_V_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "certificate %d of \"%V\" did not issue "
+                               "the one before it: the chain goes from "
+                               "the CA up to the root", n, &cert_file);
+            goto failed;
+        }
+
+        prev = cur;
+    }
+
     X509_free(x);
     EVP_PKEY_free(key);
+    sk_X509_INFO_pop_free(infos, X509_INFO_free);
 
     return NGX_CONF_OK;
 
@@ -2094,6 +2124,12 @@ failed:
 
     X509_free(x);
     EVP_PKEY_free(key);
+
+    if (infos) {
+        sk_X509_INFO_pop_free(infos, X509_INFO_free);
+    }
+
+    ERR_clear_error();
 
     return NGX_CONF_ERROR;
 
@@ -2116,6 +2152,11 @@ ngx_certmate_profile_parse(ngx_conf_t *cf, ngx_certmate_profile_t *profile)
     ngx_uint_t   i;
 
     value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "a profile needs a name");
+        return NGX_CONF_ERROR;
+    }
 
     profile->name = value[1];
     profile->usage = NGX_CERTMATE_USAGE_SERVER;
@@ -2205,6 +2246,10 @@ ngx_certmate_profile_parse(ngx_conf_t *cf, ngx_certmate_profile_t *profile)
 
                 profile->key_types |= 1 << type;
 
+                if (profile->key_type == 0) {
+                    profile->key_type = type;
+                }
+
             } else if (ngx_strncmp(value[i].data, "names=", 6) == 0) {
 
                 if (item.len == 0 || ngx_certmate_name_valid(&item) != NGX_OK)
@@ -2244,6 +2289,8 @@ ngx_certmate_profile_parse(ngx_conf_t *cf, ngx_certmate_profile_t *profile)
         {
             profile->key_types |= 1 << type;
         }
+
+        profile->key_type = NGX_CERTMATE_KEY_EC_P256;
     }
 
     if (profile->max_validity == 0) {

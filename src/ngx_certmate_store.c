@@ -7,8 +7,9 @@
  *   meta      "schema"      -> uint32, NGX_CERTMATE_STORE_SCHEMA
  *             "generation"  -> uint64, bumped by every change that TLS
  *                              sees
- *   certs     id (16 bytes) -> a certificate record: the chain DER (leaf
- *                              first), the key DER (SEC1 for ECDSA,
+ *   certs     id (16 bytes) -> a certificate record: flags (revoked, for
+ *                              clients only: such are not in names), the
+ *                              chain DER (leaf first), the key DER (SEC1 for ECDSA,
  *                              PKCS#1 for RSA), the names (each ending
  *                              in '\0'), the profile, and the leaf's
  *                              serial (hex), subject and issuer
@@ -53,6 +54,7 @@
 #define NGX_CERTMATE_STORE_SERIAL_BLOBS   2
 
 #define NGX_CERTMATE_STORE_CERT_REVOKED   0x0001
+#define NGX_CERTMATE_STORE_CERT_CLIENT    0x0002
 
 
 typedef struct {
@@ -800,6 +802,7 @@ ngx_certmate_store_cert_decode(MDB_val *data, ngx_certmate_cert_t *cert,
     cert->key_type = rec.key_type;
     cert->source = rec.source;
     cert->revoked = (rec.flags & NGX_CERTMATE_STORE_CERT_REVOKED) ? 1 : 0;
+    cert->client_only = (rec.flags & NGX_CERTMATE_STORE_CERT_CLIENT) ? 1 : 0;
     ngx_memcpy(cert->fingerprint, rec.fingerprint,
                NGX_CERTMATE_FINGERPRINT_LEN);
 
@@ -1813,7 +1816,8 @@ ngx_certmate_store_cert_write(MDB_txn *txn, ngx_certmate_cert_t *cert,
     rec.format = NGX_CERTMATE_STORE_FORMAT;
     rec.key_type = (uint8_t) cert->key_type;
     rec.source = (uint8_t) cert->source;
-    rec.flags = cert->revoked ? NGX_CERTMATE_STORE_CERT_REVOKED : 0;
+    rec.flags = (cert->revoked ? NGX_CERTMATE_STORE_CERT_REVOKED : 0)
+                | (cert->client_only ? NGX_CERTMATE_STORE_CERT_CLIENT : 0);
     rec.version = cert->version;
     rec.not_before = cert->not_before;
     rec.not_after = cert->not_after;
@@ -1828,7 +1832,9 @@ ngx_certmate_store_cert_write(MDB_txn *txn, ngx_certmate_cert_t *cert,
     rc = ngx_certmate_store_encode(txn, ngx_certmate_store.certs, &key, &rec,
                                    sizeof(rec), blobs,
                                    NGX_CERTMATE_STORE_CERT_BLOBS, log);
-    if (rc != NGX_OK || cert->revoked) {
+    /* revoked, or for clients only: kept, not served */
+
+    if (rc != NGX_OK || cert->revoked || cert->client_only) {
         return rc;
     }
 

@@ -22,6 +22,8 @@ my $root = $t->ca('root');
 my $sub = $t->ca('sub', issuer => $root);
 my $other = $t->ca('other');
 my $leaf = $t->cert('leaf', names => ['leaf.example.com'], issuer => $root);
+my $broken_chain = $t->write_file('broken-chain.pem',
+                                  slurp($sub->{crt}) . slurp($other->{crt}));
 my $p521 = $t->write_file('p521.key', '');
 Certmate::Test::openssl('genpkey', '-algorithm', 'EC', '-pkeyopt',
                         'ec_paramgen_curve:P-521', '-out', $p521);
@@ -105,6 +107,27 @@ my @cases = (
       qr/"certmate_ca" directive is duplicate in \S+:(\d+)/,
       undef, 'two CAs' ],
 
+    [ "$store\ncertmate_ca key_file=$sub->{key};",
+      qr/"cert=" and "key_file=" go together in \S+:(\d+)/,
+      'key_file=', 'key_file without cert' ],
+
+    [ "$store\ncertmate_ca cert=$sub->{crt} key_file=%%DIR%%/missing.key;",
+      qr/open\(\) "\S+missing\.key" failed .* in \S+:(\d+)/,
+      'missing.key', 'missing key file' ],
+
+    [ "$store\ncertmate_ca cert=$broken_chain key_file=$sub->{key};",
+      qr/(?:chain|issue|sign)[^\n]* in \S+:(\d+)/,
+      'broken-chain.pem',
+      'a chain whose second certificate is not the issuer' ],
+
+    [ "$store\ncertmate_ca subject=;",
+      qr/invalid parameter "subject=" in \S+:(\d+)/,
+      'subject=;', 'empty subject' ],
+
+    [ "$store\nserver { listen 127.0.0.1:%%PORT_a%%;\ncertmate_ca; }",
+      qr/"certmate_ca" directive is not allowed here in \S+:(\d+)/,
+      'certmate_ca;', 'CA in a server' ],
+
     [ "$store\ncertmate_profile web;",
       qr/"certmate_profile" in \S+:(\d+) requires "certmate_ca"/,
       'certmate_profile web', 'profile without a CA' ],
@@ -135,6 +158,42 @@ my @cases = (
       qr/duplicate profile "web", the first is in \S+:\d+ in \S+:(\d+)/,
       'usage=client', 'duplicate profile' ],
 
+    [ "$ca\ncertmate_profile web max_validity=forever;",
+      qr/invalid "max_validity=forever".* in \S+:(\d+)/,
+      'max_validity=forever', 'bad max_validity' ],
+
+    [ "$ca\ncertmate_profile web max_validity=30d;",
+      qr/profile "web" has "validity=" longer than "max_validity=" in \S+:(\d+)/,
+      'max_validity=30d', 'max_validity under the default validity' ],
+
+    [ "$ca\ncertmate_profile web names=;",
+      qr/invalid parameter "names=" in \S+:(\d+)/, 'names=', 'empty names' ],
+
+    [ "$ca\ncertmate_profile web key=;",
+      qr/invalid parameter "key=" in \S+:(\d+)/, 'key=', 'empty key list' ],
+
+    [ "$ca\ncertmate_profile web usage=;",
+      qr/invalid parameter "usage=" in \S+:(\d+)/, 'usage=', 'empty usage' ],
+
+    [ "$ca\ncertmate_profile web names=*;",
+      qr/invalid name pattern "\*".* in \S+:(\d+)/, 'names=*', 'a lone star' ],
+
+    [ "$ca\ncertmate_profile web names=example..com;",
+      qr/invalid name pattern "example\.\.com".* in \S+:(\d+)/,
+      'names=example..com', 'an empty label' ],
+
+    [ "$ca\ncertmate_profile;",
+      qr/invalid number of arguments in "certmate_profile" directive in \S+:(\d+)/,
+      'certmate_profile;', 'profile without a name' ],
+
+    [ "$ca\ncertmate_profile \"\";",
+      qr/(?:profile|name)[^\n]* in \S+:(\d+)/,
+      'certmate_profile ""', 'an empty profile name' ],
+
+    [ "$ca\nserver { listen 127.0.0.1:%%PORT_a%%;\ncertmate_profile web; }",
+      qr/"certmate_profile" directive is not allowed here in \S+:(\d+)/,
+      'certmate_profile web', 'profile in a server' ],
+
     [ "$ca\ncertmate_profile web colour=blue;",
       qr/invalid parameter "colour=blue" in \S+:(\d+)/, 'colour=blue', 'unknown profile parameter' ],
 
@@ -162,6 +221,11 @@ my @cases = (
       . "location ~ ^/crl { certmate_crl; } }",
       qr/"certmate_crl" directive cannot be used in a regex location in \S+:(\d+)/,
       'certmate_crl;', 'CRL in a regex location' ],
+
+    [ "$ca\nserver { listen 127.0.0.1:%%PORT_a%%;\n"
+      . "location /crl { certmate_crl on; } }",
+      qr/invalid number of arguments in "certmate_crl" directive in \S+:(\d+)/,
+      'certmate_crl on;', 'CRL with an argument' ],
 
     [ "$ca\nserver { listen 127.0.0.1:%%PORT_a%%; certmate_crl; }",
       qr/"certmate_crl" directive is not allowed here in \S+:(\d+)/,
@@ -194,6 +258,8 @@ for my $good (
     . " validity=365d crl_url=http://pki.example.com/crl"
     . " ocsp_url=https://pki.example.com/ocsp;",
     "$store\ncertmate_ca cert=$sub->{crt} key_file=$sub->{key};",
+    "certmate_ca;\n$store",
+    "$ca\ncertmate_profile client usage=client key=rsa-3072 validity=365d;",
     "$ca\ncertmate_profile web usage=server,client key=ec-p256,rsa-3072"
     . " validity=30d max_validity=90d names=*.example.com,example.com;\n"
     . "certmate_profile server usage=server validity=10d;",

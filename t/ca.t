@@ -32,6 +32,7 @@ http {
                          names=*.example.com,example.com;
     certmate_profile device usage=client key=ec-p256,rsa-3072;
     certmate_profile both usage=server,client;
+    certmate_profile rsafirst usage=server key=rsa-2048,ec-p256;
 
     server {
         listen 127.0.0.1:%%PORT_https%% ssl;
@@ -77,7 +78,7 @@ ok($json->{crl}{number} >= 1, 'GET /v1/ca: a CRL');
 like($json->{ocsp_signer}{serial}, qr/^[0-9A-F]{32}$/,
      'GET /v1/ca: an OCSP signer');
 
-my @chain = $json->{chain} =~ /(-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n)/sg;
+my @chain = pems($json->{chain});
 is(scalar @chain, 2, 'chain: issuing CA and root');
 my $issuing = $t->write_file('issuing.pem', $chain[0]);
 my $root = $t->write_file('root.pem', $chain[1]);
@@ -91,6 +92,13 @@ like($text, qr/NIST CURVE: P-256/, 'issuing CA: ec-p256');
 like($text, qr/CA:TRUE, pathlen:0/, 'issuing CA: pathlen 0');
 like(Certmate::Test::run_cmd('openssl', 'verify', '-CAfile', $root, $issuing),
      qr/: OK$/m, 'issuing CA verifies to the root');
+
+my ($root_from, $root_to) = dates($root);
+my ($issuing_from, $issuing_to) = dates($issuing);
+ok(abs($root_to - $root_from - 3650 * 86400) < 5, 'root: 3650 days');
+ok(abs($issuing_to - $root_to) < 5, 'issuing CA: valid as long as the root');
+is(epoch(ca_json()->{not_after}), $issuing_to,
+   'GET /v1/ca: not_after of the issuing CA');
 
 # issuance
 
@@ -123,6 +131,11 @@ like($text, qr/URI:\Q$crl_url\E/, 'issued: CRL distribution point');
 like($text, qr/OCSP - URI:\Q$ocsp_url\E/, 'issued: OCSP URL');
 like($text, qr/CA:FALSE/, 'issued: not a CA');
 like($text, qr/Subject: CN = a\.example\.com/, 'issued: CN is the first name');
+like(Certmate::Test::run_cmd('openssl', 'verify', '-CAfile', $root,
+                             '-untrusted', $issuing, "$dir/served.crt"),
+     qr/: OK$/m, 'issued: openssl verify -untrusted issuing CA');
+ok(abs(epoch($a->{not_after}) - epoch($a->{not_before}) - 90 * 86400) < 5,
+   'issue: the default validity, 90d');
 
 ($status, $json) = $t->admin('POST', '/v1/certificates/issue',
     json => { names => ['rsa.example.com'], profile => 'web',
@@ -137,6 +150,26 @@ ok(abs(epoch($json->{not_after})
 $text = Certmate::Test::openssl('x509', '-noout', '-text', '-in',
     $t->write_file('rsa.pem', cert_pem('rsa.example.com')));
 like($text, qr/Key Encipherment/, 'rsa server key: keyEncipherment');
+
+# "key" defaults to the profile's first key type
+
+($status, $json) = $t->admin('POST', '/v1/certificates/issue',
+    json => { names => ['rsafirst.example.com'], profile => 'rsafirst' });
+is($status, 201, 'issue rsafirst: 201');
+is($json->{key_type}, 'rsa-2048', 'issue: the profile\'s first key type');
+my $a_b = $json;
+
+# a certificate of a client profile is issued, but not served by SNI
+
+($status, $json) = $t->admin('POST', '/v1/certificates/issue',
+    json => { names => ['c.example.com'], profile => 'client' });
+is($status, 201, 'issue profile client: 201');
+is($json->{profile}, 'client', 'issue: profile client');
+my $client_cert = $json;
+
+$hs = $t->handshake('c.example.com');
+isnt(substr($hs->{fingerprint} // '', 0, 32), $client_cert->{id},
+     'a client certificate is not served by SNI');
 
 # while a worker waits for an RSA key, it serves others
 
@@ -234,6 +267,30 @@ $text = Certmate::Test::openssl('x509', '-in', $leaf, '-noout', '-text');
 like($text, qr/TLS Web Client Authentication/, 'sign: clientAuth');
 unlike($text, qr/Server Authentication/, 'sign: not serverAuth');
 
+# the built-in profiles: "client" and, by default, "server"
+
+($status, $json) = $t->admin('POST', '/v1/ca/sign',
+    json => { csr => slurp($csr), profile => 'client', validity => '5d' });
+is($status, 201, 'sign profile client: 201');
+is($json->{profile}, 'client', 'sign: the built-in client profile');
+ok(abs(epoch($json->{not_after}) - epoch($json->{not_before}) - 5 * 86400)
+   < 5, 'sign: validity 5d');
+$text = Certmate::Test::openssl('x509', '-noout', '-text', '-in',
+    $t->write_file('client-1b.pem', $json->{certificate}));
+like($text, qr/TLS Web Client Authentication/, 'sign client: clientAuth');
+like($text, qr/Serial Number:\s+(?:[0-9a-f]{2}:){15}[0-9a-f]{2}\s/i,
+     'sign client: a 16-byte serial');
+like($json->{serial}, qr/^[0-9A-F]{32}$/, 'sign client: serial in hex');
+like(Certmate::Test::run_cmd('openssl', 'verify', '-CAfile', $root,
+                             '-untrusted', $issuing,
+                             "$dir/client-1b.pem"),
+     qr/: OK$/m, 'sign client: verifies to the root');
+
+($status, $json) = $t->admin('POST', '/v1/ca/sign',
+                             json => { csr => slurp($csr) });
+is($status, 201, 'sign without a profile: 201');
+is($json->{profile}, 'server', 'sign: the server profile by default');
+
 # the same CSR again: a new serial
 ($status, $json) = $t->admin('POST', '/v1/ca/sign',
     json => { csr => slurp($csr), profile => 'device' });
@@ -261,29 +318,60 @@ substr($broken, -5, 1) = chr(ord(substr($broken, -5, 1)) ^ 0x01);
 
 for my $case (
     [ encode_base64($broken, ''), qr/signature does not verify/,
-      'a broken signature' ],
-    [ 'garbage', qr/neither PEM nor base64 DER/, 'garbage' ],
+      'a broken signature', 'invalid_csr' ],
+    [ 'garbage', qr/neither PEM nor base64 DER/, 'garbage', 'invalid_csr' ],
     [ encode_base64(substr($der, 0, 40), ''), qr/neither PEM nor base64/,
-      'truncated DER' ],
+      'truncated DER', 'invalid_csr' ],
     [ "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
-      qr/neither PEM/, 'empty PEM' ],
+      qr/neither PEM/, 'empty PEM', 'invalid_csr' ],
     [ slurp(csr('ca', 'ec-p256', '-addext',
                 'basicConstraints=critical,CA:TRUE')),
-      qr/CA certificate/, 'CA:TRUE' ],
+      qr/CA certificate/, 'CA:TRUE', 'invalid_csr' ],
     [ slurp(csr('crit', 'ec-p256', '-addext', '1.2.3.4=critical,ASN1:NULL')),
-      qr/critical extension/, 'an unknown critical extension' ],
+      qr/critical extension/, 'an unknown critical extension', 'invalid_csr' ],
     [ slurp(csr('ip', 'ec-p256', '-addext', 'subjectAltName=IP:10.0.0.1')),
       qr/not a DNS name/, 'an IP subjectAltName' ],
-    [ slurp(csr('ec384', 'ec-p384')), qr/key=/, 'a key type the profile refuses' ],
+    [ slurp(csr('John Doe', 'ec-p256')), qr/not a DNS name/,
+      'a CN that is not a DNS name', 'invalid_name' ],
+    [ slurp(csr('ec384', 'ec-p384')), qr/key=/,
+      'a key type the profile refuses', 'profile_violation' ],
     [ slurp(csr('rsa2048', 'rsa-2048')), qr/RSA key of 2048 bits/,
-      'an RSA key smaller than the profile allows' ])
+      'an RSA key smaller than the profile allows', 'profile_violation' ])
 {
-    my ($body, $message, $what) = @$case;
+    my ($body, $message, $what, $error) = @$case;
     ($status, $json) = $t->admin('POST', '/v1/ca/sign',
                                  json => { csr => $body, profile => 'device' });
     is($status, 422, "sign $what: 422");
     like($json->{message}, $message, "sign $what: message");
+    is($json->{error}, $error, "sign $what: $error") if defined $error;
 }
+
+($status, $json) = $t->admin('POST', '/v1/ca/sign',
+    json => { csr => slurp($der_csr), profile => 'web', validity => '61d' });
+is($status, 422, 'sign over max_validity: 422');
+is($json->{error}, 'profile_violation', 'sign over max_validity: error');
+like($json->{message}, qr/max_validity=/, 'sign over max_validity: message');
+
+($status, $json) = $t->admin('POST', '/v1/ca/sign',
+    json => { csr => slurp($csr), profile => 'nope' });
+is($status, 422, 'sign with an unknown profile: 422');
+is($json->{error}, 'unknown_profile', 'sign unknown profile: error');
+
+($status, $json) = $t->admin('POST', '/v1/ca/sign', json => '{"csr": ');
+is($status, 400, 'sign bad JSON: 400');
+is($json->{error}, 'invalid_json', 'sign bad JSON: invalid_json');
+
+($status, $json) = $t->admin('POST', '/v1/ca/sign', json => { csr => 5 });
+is($status, 400, 'sign a CSR that is not a string: 400');
+is($json->{error}, 'invalid_request', 'sign csr not a string: error');
+
+($status) = $t->admin('POST', '/v1/ca/sign', type => 'text/plain',
+                      json => { csr => slurp($csr) });
+is($status, 415, 'sign text/plain: 415');
+
+($status) = $t->admin('POST', '/v1/ca/sign', token => undef,
+                      json => { csr => slurp($csr) });
+is($status, 401, 'sign without a token: 401');
 
 ($status, $json) = $t->admin('POST', '/v1/ca/sign',
     json => { csr => slurp(csr('rsa4096', 'rsa-4096')), profile => 'device' });
@@ -297,6 +385,7 @@ is($json->{error}, 'profile_violation', 'sign forbidden name: error');
 
 ($status, $json) = $t->admin('POST', '/v1/ca/sign', json => {});
 is($status, 400, 'sign without a CSR: 400');
+is($json->{error}, 'invalid_request', 'sign without a CSR: invalid_request');
 
 ($status, $json) = $t->admin('POST', '/v1/ca/sign',
     json => { csr => 'x' x 10000 });
@@ -387,10 +476,102 @@ is($status, 404, 'revoke a serial that is not hex: 404');
 like($t->read_log, qr/\[notice\].*certmate revoked serial $signed->{serial}, cessationOfOperation/,
      'revocation logged');
 
+# refused revocations write nothing
+
+$count = count();
+
+($status, $json) = $t->admin('POST', '/v1/certificates/' . ('0' x 32)
+                                     . '/revoke');
+is($status, 404, 'revoke an unknown certificate: 404');
+is($json->{error}, 'not_found', 'revoke unknown: not_found');
+
+for my $case (
+    [ '{"reason": ', 400, 'invalid_json' ],
+    [ '[]', 400, 'invalid_request' ],
+    [ { reason => 5 }, 400, 'invalid_request' ],
+    [ { reason => 'keycompromise' }, 400, 'invalid_request' ],
+    [ { reason => 'superseded', colour => 'red' }, 400, 'invalid_request' ])
+{
+    my ($body, $want, $error) = @$case;
+    my $what = ref $body ? JSON::PP->new->canonical->encode($body) : $body;
+    ($status, $json) = $t->admin('POST', "/v1/certificates/$a_b->{id}/revoke",
+                                 json => $body);
+    is($status, $want, "revoke $what: $want");
+    is($json->{error}, $error, "revoke $what: $error");
+}
+
+($status) = $t->admin('POST', "/v1/certificates/$a_b->{id}/revoke",
+                      type => 'text/plain', json => { reason => 'superseded' });
+is($status, 415, 'revoke text/plain: 415');
+($status) = $t->admin('POST', "/v1/certificates/$a_b->{id}/revoke",
+                      token => undef);
+is($status, 401, 'revoke without a token: 401');
+($status) = $t->admin('POST', "/v1/serials/$a_b->{serial}/revoke",
+                      token => undef);
+is($status, 401, 'revoke a serial without a token: 401');
+($status) = $t->admin('GET', "/v1/certificates/$a_b->{id}/revoke");
+is($status, 405, 'GET .../revoke: 405');
+
+($status, $json) = $t->admin('GET', "/v1/certificates/$a_b->{id}");
+is($json->{status}, 'active', 'refused revocations: still active');
+is(count(), $count, 'refused revocations wrote nothing');
+is(substr($t->handshake('rsafirst.example.com')->{fingerprint} // '', 0, 32),
+   $a_b->{id}, 'refused revocations: still served');
+
+# every reason of RFC 5280, by serial; without a body "unspecified"
+
+my %reasons = (
+    keyCompromise => 'Key Compromise',
+    cACompromise => 'CA Compromise',
+    affiliationChanged => 'Affiliation Changed',
+    superseded => 'Superseded',
+    cessationOfOperation => 'Cessation Of Operation',
+    certificateHold => 'Certificate Hold',
+    privilegeWithdrawn => 'Privilege Withdrawn',
+    aACompromise => 'AA Compromise',
+    unspecified => 'Unspecified',
+);
+my %reason_serial;
+
+for my $reason (sort keys %reasons) {
+    ($status, $json) = $t->admin('POST', '/v1/ca/sign',
+        json => { csr => slurp($csr), profile => 'device' });
+    my $serial = $json->{serial};
+    ($status, $json) = $t->admin('POST', "/v1/serials/$serial/revoke",
+        $reason eq 'unspecified' ? () : (json => { reason => $reason }));
+    is($status, 200, "revoke $reason: 200");
+    is($json->{reason}, $reason, "revoke $reason: reason");
+    $reason_serial{$reason} = $serial;
+}
+
+# a certificate revoked by its serial is no longer served
+
+($status, $json) = $t->admin('POST', "/v1/serials/$a_b->{serial}/revoke",
+                             json => { reason => 'superseded' });
+is($status, 200, 'revoke an issued certificate by serial: 200');
+my $revoked_at = time;
+($status, $json) = $t->admin('GET', "/v1/certificates/$a_b->{id}");
+is($json->{status}, 'revoked', 'revoked by serial: the certificate too');
+is($t->handshake('rsafirst.example.com')->{alert}, 'unrecognized name',
+   'revoked by serial: no longer served');
+
 # the CRL
 
 ok($t->wait_for(sub { ca_json()->{crl}{number} >= $crl_number + 2 }, 3),
    'CRL: made again after the revocations');
+
+# the last revocation is in the CRL within a second or so
+
+my $latency;
+$t->wait_for(sub {
+    my $crl = Certmate::Test::run_cmd('sh', '-c',
+        'curl -s http://127.0.0.1:' . $t->port('admin') . '/crl'
+        . ' | openssl crl -inform DER -noout -text');
+    $latency = time - $revoked_at;
+    $crl =~ /Serial Number: $a_b->{serial}/;
+}, 3);
+ok($latency < 3, 'CRL: the last revocation listed within 3 s');
+diag(sprintf 'the CRL listed the revocation after %.2f s', $latency);
 
 my $http = 'http://127.0.0.1:' . $t->port('admin');
 
@@ -413,6 +594,29 @@ like($text, qr/X509v3 CRL Number:\s+\d+/, 'CRL: number');
 like($text, qr/X509v3 Authority Key Identifier/, 'CRL: authority key id');
 my ($last, $next) = $text =~ /Last Update: (.*)\n\s+Next Update: (.*)\n/;
 ok($last && $next, 'CRL: this and next update');
+like($text, qr/Version 2 \(0x1\)/, 'CRL: v2');
+ok(abs(openssl_epoch($next) - openssl_epoch($last) - 86400) < 5,
+   'CRL: next update a day after this update');
+my ($crl_no) = $text =~ /X509v3 CRL Number:\s+(\d+)/;
+my $ca_crl = ca_json()->{crl};
+is($ca_crl->{number}, $crl_no, 'GET /v1/ca: the CRL number served');
+is(epoch($ca_crl->{this_update}), openssl_epoch($last),
+   'GET /v1/ca: this_update');
+is(epoch($ca_crl->{next_update}), openssl_epoch($next),
+   'GET /v1/ca: next_update');
+
+for my $reason (sort keys %reasons) {
+    my $re = $reason eq 'unspecified'
+        ? qr/Serial\ Number:\ $reason_serial{$reason}\s+
+             Revocation\ Date:\ [^\n]+\n
+             (?!\s+CRL\ entry\ extensions:\s+
+                X509v3\ CRL\ Reason\ Code:\s+(?!Unspecified))/x
+        : qr/Serial\ Number:\ $reason_serial{$reason}\s+
+             Revocation\ Date:\ .*\s+
+             CRL\ entry\ extensions:\s+
+             X509v3\ CRL\ Reason\ Code:\s+\Q$reasons{$reason}\E\n/x;
+    like($text, $re, "CRL: reason $reason");
+}
 
 Certmate::Test::run_cmd('curl', '-s', '-D', "$dir/crl.headers",
                         '-o', "$dir/crl.pem", "$http/crl?format=pem");
@@ -476,7 +680,84 @@ $hs = $t2->handshake('sub.example.com',
 like($hs->{output}, qr/Verify return code: 0 \(ok\)/,
      'sub-CA: the served chain verifies to the corporate root');
 
+my @served = pems($hs->{output});
+my $sub_leaf = $t2->write_file('sub-leaf.pem', shift(@served) // '');
+my $sub_untrusted = $t2->write_file('sub-untrusted.pem', join '', @served);
+like(Certmate::Test::run_cmd('openssl', 'verify', '-CAfile', $ext_root->{crt},
+                             '-untrusted', $sub_untrusted, $sub_leaf),
+     qr/: OK$/m, 'sub-CA: openssl verify -untrusted of the served chain');
+
+($status, $json) = $t2->admin('GET', '/v1/ca');
+my @sub_ca = pems($json->{chain});
+is(Certmate::Test::fingerprint($t2->write_file('sub-first.pem',
+                                               $sub_ca[0] // '')),
+   Certmate::Test::fingerprint($sub->{crt}),
+   'sub-CA: GET /v1/ca chain starts with the imported CA');
+
+ok($t2->wait_for(sub {
+    my (undef, $j) = $t2->admin('GET', '/v1/ca');
+    $j && $j->{crl} && $j->{crl}{number};
+}, 5), 'sub-CA: a CRL');
+Certmate::Test::run_cmd('curl', '-s', '-o', $t2->dir . '/sub.crl',
+                        'http://127.0.0.1:' . $t2->port('admin') . '/crl');
+$text = Certmate::Test::run_cmd('openssl', 'crl', '-inform', 'DER', '-in',
+                                $t2->dir . '/sub.crl', '-CAfile', $sub_chain,
+                                '-noout', '-text');
+like($text, qr/verify OK/, 'sub-CA: the CRL is signed by the imported CA');
+like($text, qr/Issuer: CN = corporate-sub/, 'sub-CA: CRL issuer');
+
 $t2->stop;
+
+# until the helper has made the CA: 503; an RSA root takes a moment
+
+my $t3 = Certmate::Test->new;
+my $pending_csr = slurp($csr);
+(my $rsa_conf = $conf) =~ s{%%CA%%}{certmate_ca key=rsa-4096;};
+$t3->conf($rsa_conf)->run;
+
+my ($issue_status, $issue_json) = $t3->admin('POST', '/v1/certificates/issue',
+    json => { names => ['early.example.com'] });
+my ($sign_status, $sign_json) = $t3->admin('POST', '/v1/ca/sign',
+    json => { csr => $pending_csr, profile => 'device' });
+my $crl_status = Certmate::Test::run_cmd('curl', '-s', '-o', '/dev/null',
+    '-w', '%{http_code}', 'http://127.0.0.1:' . $t3->port('admin') . '/crl');
+my (undef, $early) = $t3->admin('GET', '/v1/ca');
+
+SKIP: {
+    skip 'the CA was ready before the first request', 7
+        unless $early && $early->{state} eq 'pending';
+
+    pass('GET /v1/ca: pending');
+    is($issue_status, 503, 'pending: issue 503');
+    is($issue_json->{error}, 'ca_not_ready', 'pending: issue ca_not_ready');
+    is($sign_status, 503, 'pending: sign 503');
+    is($sign_json->{error}, 'ca_not_ready', 'pending: sign ca_not_ready');
+    is($crl_status, '503', 'pending: CRL 503');
+    my (undef, $h) = $t3->admin('GET', '/v1/health');
+    is($h->{store}{certificates}, 0, 'pending: nothing stored');
+}
+
+ok($t3->wait_for(sub {
+    ($status, $json) = $t3->admin('GET', '/v1/ca');
+    $json && $json->{state} eq 'ready';
+}, 15), 'rsa-4096 root: ready');
+
+@chain = pems($json->{chain});
+my $rsa_root = Certmate::Test::openssl('x509', '-noout', '-text', '-in',
+    $t3->write_file('root.pem', $chain[1] // ''));
+my $rsa_issuing = Certmate::Test::openssl('x509', '-noout', '-text', '-in',
+    $t3->write_file('issuing.pem', $chain[0] // ''));
+like($rsa_root, qr/Public-Key: \(4096 bit\)/, 'key=rsa-4096: the root');
+like($rsa_issuing, qr/NIST CURVE: P-256/, 'key=rsa-4096: issuing CA ec-p256');
+my ($issuing_cn) = $rsa_issuing =~ /Subject: CN = ([^,\n]+)/;
+like($rsa_root, qr/Subject: CN = \Q$issuing_cn\E Root\b/,
+     'default subject: the root is the issuing CA\'s CN and " Root"');
+
+($status) = $t3->admin('POST', '/v1/certificates/issue',
+                       json => { names => ['early.example.com'] });
+is($status, 201, 'ready: issue 201');
+
+$t3->stop;
 
 done_testing;
 
@@ -484,6 +765,33 @@ done_testing;
 sub epoch {
     my ($y, $m, $d, $H, $M, $S) = $_[0] =~ /^(\d+)-(\d+)-(\d+)T(\d+):(\d+):(\d+)Z$/;
     return timegm($S, $M, $H, $d, $m - 1, $y);
+}
+
+# the PEM certificates in a text
+
+sub pems {
+    return $_[0] =~ /(-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n)/sg;
+}
+
+# notBefore and notAfter of a certificate file, as epoch seconds
+
+sub dates {
+    my ($file) = @_;
+    my $out = Certmate::Test::openssl('x509', '-in', $file, '-noout',
+                                      '-startdate', '-enddate');
+    my ($from) = $out =~ /notBefore=(.*)/;
+    my ($to) = $out =~ /notAfter=(.*)/;
+    return (openssl_epoch($from), openssl_epoch($to));
+}
+
+# "Nov 22 13:15:47 2026 GMT"
+
+sub openssl_epoch {
+    my %m = (Jan => 0, Feb => 1, Mar => 2, Apr => 3, May => 4, Jun => 5,
+             Jul => 6, Aug => 7, Sep => 8, Oct => 9, Nov => 10, Dec => 11);
+    my ($mon, $d, $H, $M, $S, $y) =
+        $_[0] =~ /^(\w{3})\s+(\d+) (\d+):(\d+):(\d+) (\d+) GMT/ or return 0;
+    return timegm($S, $M, $H, $d, $m{$mon}, $y);
 }
 
 sub count {
