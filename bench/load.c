@@ -1,16 +1,26 @@
 
 /*
- * certmate bench: imports certificates through the admin API.
+ * certmate bench: POSTs to the admin API.
  *
- * Reads import bodies, one JSON object a line (as gencerts writes them),
- * and POSTs each one over HTTP/1.1 keep-alive connections, with up to
- * DEPTH requests pipelined; when the server closes a connection the
- * requests it did not answer are sent again on a new one.
+ * Reads request bodies, one JSON object a line (as gencerts writes
+ * import bodies), and POSTs each one to URI over HTTP/1.1 keep-alive
+ * connections, with up to DEPTH requests pipelined; when the server
+ * closes a connection the requests it did not answer are sent again on
+ * a new one.  With -l each line is "URI<TAB>BODY" instead, and the body
+ * may be empty: then it goes with Content-Length: 0 and no Content-Type.
+ * With -n it sends COUNT requests, taking the lines in turn, again from
+ * the first after the last.
  *
- * Usage: load -p PORT -u URI -t TOKEN -f FILE [-a ADDR] [-d DEPTH]
+ * Usage: load -p PORT -t TOKEN -f FILE (-u URI | -l) [-a ADDR] [-d DEPTH]
+ *             [-n COUNT] [-s STATUS] [-o OUT [-k NAME]]
  *
- * Prints the number imported and the rate; exits 1 if any import was
- * not answered with 200 or 201.
+ * -s: the status every answer must have (default 200 or 201).
+ * -o: writes the body of each answer to OUT, one a line, in the order of
+ * the requests; with -k only the value of its string member NAME (the
+ * "serial" of a signed certificate, say), an empty line when it has none.
+ *
+ * Prints the number answered as expected and the rate; exits 1 if any
+ * answer had another status.
  */
 
 
@@ -34,6 +44,7 @@
 
 
 typedef struct {
+    char    *uri;
     char    *data;
     size_t   len;
 } load_body_t;
@@ -56,20 +67,24 @@ typedef struct {
 
 static void usage(void);
 static double now(void);
-static load_body_t *read_bodies(const char *path, unsigned long *n);
+static load_body_t *read_bodies(const char *path, int per_line_uri,
+    unsigned long *n);
 static int open_conn(load_t *l);
 static int send_request(load_t *l, load_body_t *body);
 static int read_response(load_t *l, int *status, int *closing,
     char **body, size_t *body_len);
 static int fill(load_t *l);
 static char *find_header(char *headers, size_t len, const char *name);
+static void write_answer(FILE *out, const char *name, char *body,
+    size_t len);
 
 
 static void
 usage(void)
 {
-    fprintf(stderr, "usage: load -p PORT -u URI -t TOKEN -f FILE"
-                    " [-a ADDR] [-d DEPTH]\n");
+    fprintf(stderr, "usage: load -p PORT -t TOKEN -f FILE (-u URI | -l)"
+                    " [-a ADDR] [-d DEPTH]\n"
+                    "            [-n COUNT] [-s STATUS] [-o OUT [-k NAME]]\n");
     exit(2);
 }
 
@@ -86,10 +101,10 @@ now(void)
 
 
 static load_body_t *
-read_bodies(const char *path, unsigned long *n)
+read_bodies(const char *path, int per_line_uri, unsigned long *n)
 {
     FILE          *f;
-    char          *line;
+    char          *line, *tab;
     size_t         size;
     ssize_t        len;
     load_body_t   *bodies;
@@ -132,8 +147,24 @@ read_bodies(const char *path, unsigned long *n)
             }
         }
 
+        bodies[*n].uri = NULL;
         bodies[*n].data = line;
         bodies[*n].len = len;
+
+        if (per_line_uri) {
+            tab = memchr(line, '\t', len);
+            if (tab == NULL) {
+                fprintf(stderr, "load: %s: line %lu has no tab\n", path,
+                        *n + 1);
+                exit(2);
+            }
+
+            *tab = '\0';
+            bodies[*n].uri = line;
+            bodies[*n].data = tab + 1;
+            bodies[*n].len = len - (tab + 1 - line);
+        }
+
         (*n)++;
     }
 
@@ -202,9 +233,11 @@ send_request(load_t *l, load_body_t *body)
                  "POST %s HTTP/1.1\r\n"
                  "Host: localhost\r\n"
                  "Authorization: Bearer %s\r\n"
-                 "Content-Type: application/json\r\n"
+                 "%s"
                  "Content-Length: %zu\r\n"
-                 "\r\n", l->uri, l->token, body->len);
+                 "\r\n", body->uri ? body->uri : l->uri, l->token,
+                 body->len ? "Content-Type: application/json\r\n" : "",
+                 body->len);
 
     if (n < 0 || (size_t) n >= sizeof(head)) {
         return -1;
@@ -216,7 +249,8 @@ send_request(load_t *l, load_body_t *body)
     while (sent < total) {
         if (sent < (size_t) n) {
             p = head + sent;
-            rc = send(l->fd, p, n - sent, MSG_NOSIGNAL|MSG_MORE);
+            rc = send(l->fd, p, n - sent,
+                      MSG_NOSIGNAL|(body->len ? MSG_MORE : 0));
 
         } else {
             p = body->data + (sent - n);
@@ -311,6 +345,58 @@ find_header(char *headers, size_t len, const char *name)
 }
 
 
+/* one line of OUT: the body, or the value of its string member NAME */
+
+static void
+write_answer(FILE *out, const char *name, char *body, size_t len)
+{
+    char    *p, *last, *q;
+    size_t   i, n;
+
+    if (name == NULL) {
+        for (i = 0; i < len; i++) {
+            fputc((body[i] == '\n' || body[i] == '\r') ? ' ' : body[i], out);
+        }
+
+        fputc('\n', out);
+        return;
+    }
+
+    n = strlen(name);
+    last = body + len;
+
+    for (p = body; p < last; p++) {
+        p = memchr(p, '"', last - p);
+        if (p == NULL || (size_t) (last - p) < n + 3) {
+            break;
+        }
+
+        if (strncmp(p + 1, name, n) != 0 || p[n + 1] != '"') {
+            continue;
+        }
+
+        for (q = p + n + 2; q < last && (*q == ' ' || *q == ':'); q++) {
+            /* void */
+        }
+
+        if (q == last || *q != '"') {
+            continue;
+        }
+
+        p = ++q;
+
+        while (q < last && *q != '"') {
+            q++;
+        }
+
+        fwrite(p, 1, q - p, out);
+        break;
+    }
+
+    fputc('\n', out);
+}
+
+
 static int
 read_response(load_t *l, int *status, int *closing, char **body,
     size_t *body_len)
@@ -363,22 +449,30 @@ read_response(load_t *l, int *status, int *closing, char **body,
 int
 main(int argc, char **argv)
 {
-    int             ch, status, closing;
-    char           *file, *body;
+    int             ch, status, expect, closing, per_line_uri;
+    char           *file, *body, *out_file, *out_name;
+    FILE           *out;
     size_t          body_len;
     double          t0, t1;
     load_t          l;
     load_body_t    *bodies;
-    unsigned long   n, depth, acked, sent, ok, failed, reconnects;
+    unsigned long   n, lines, count, depth, acked, sent, ok, failed;
+    unsigned long   reconnects;
 
     memset(&l, 0, sizeof(load_t));
 
     l.addr.sin_family = AF_INET;
     inet_pton(AF_INET, "127.0.0.1", &l.addr.sin_addr);
     file = NULL;
+    out_file = NULL;
+    out_name = NULL;
+    out = NULL;
+    per_line_uri = 0;
+    count = 0;
+    expect = 0;
     depth = 4;
 
-    while ((ch = getopt(argc, argv, "p:u:t:f:a:d:")) != -1) {
+    while ((ch = getopt(argc, argv, "p:u:t:f:a:d:ln:s:o:k:")) != -1) {
         switch (ch) {
         case 'p':
             l.addr.sin_port = htons((uint16_t) atoi(optarg));
@@ -400,18 +494,53 @@ main(int argc, char **argv)
         case 'd':
             depth = strtoul(optarg, NULL, 10);
             break;
+        case 'l':
+            per_line_uri = 1;
+            break;
+        case 'n':
+            count = strtoul(optarg, NULL, 10);
+            if (count == 0) {
+                usage();
+            }
+            break;
+        case 's':
+            expect = atoi(optarg);
+            break;
+        case 'o':
+            out_file = optarg;
+            break;
+        case 'k':
+            out_name = optarg;
+            break;
         default:
             usage();
         }
     }
 
-    if (l.addr.sin_port == 0 || l.uri == NULL || l.token == NULL
-        || file == NULL || depth == 0 || optind != argc)
+    if (l.addr.sin_port == 0 || (l.uri == NULL) == !per_line_uri
+        || l.token == NULL || file == NULL || depth == 0
+        || (out_name && out_file == NULL) || optind != argc)
     {
         usage();
     }
 
-    bodies = read_bodies(file, &n);
+    bodies = read_bodies(file, per_line_uri, &lines);
+
+    if (lines == 0) {
+        fprintf(stderr, "load: %s has no requests\n", file);
+        return 2;
+    }
+
+    n = count ? count : lines;
+
+    if (out_file) {
+        out = fopen(out_file, "w");
+        if (out == NULL) {
+            fprintf(stderr, "load: cannot open %s: %s\n", out_file,
+                    strerror(errno));
+            return 2;
+        }
+    }
 
     l.size = 65536;
     l.buf = malloc(l.size);
@@ -442,7 +571,7 @@ main(int argc, char **argv)
         }
 
         while (sent < n && sent - acked < depth) {
-            if (send_request(&l, &bodies[sent]) != 0) {
+            if (send_request(&l, &bodies[sent % lines]) != 0) {
                 break;
             }
 
@@ -461,12 +590,17 @@ main(int argc, char **argv)
             continue;
         }
 
-        if (status == 200 || status == 201) {
+        if (expect ? status == expect : (status == 200 || status == 201)) {
             ok++;
 
         } else if (failed++ < LOAD_MAX_ERRORS) {
-            fprintf(stderr, "load: line %lu: %d %.*s\n", acked + 1, status,
-                    (int) body_len, body);
+            fprintf(stderr, "load: request %lu (line %lu): %d %.*s\n",
+                    acked + 1, acked % lines + 1, status, (int) body_len,
+                    body);
+        }
+
+        if (out) {
+            write_answer(out, out_name, body, body_len);
         }
 
         acked++;
@@ -483,7 +617,13 @@ main(int argc, char **argv)
         close(l.fd);
     }
 
-    printf("imported=%lu failed=%lu seconds=%.2f rate=%.0f/s\n", ok, failed,
+    if (out && fclose(out) != 0) {
+        fprintf(stderr, "load: cannot write %s: %s\n", out_file,
+                strerror(errno));
+        return 2;
+    }
+
+    printf("ok=%lu failed=%lu seconds=%.2f rate=%.0f/s\n", ok, failed,
            t1 - t0, ok / (t1 - t0));
 
     return failed ? 1 : 0;
