@@ -9,10 +9,10 @@
  *                              sees
  *   certs     id (16 bytes) -> a certificate record: flags (revoked, for
  *                              clients only: such are not in names), the
- *                              chain DER (leaf first), the key DER (SEC1 for ECDSA,
- *                              PKCS#1 for RSA), the names (each ending
- *                              in '\0'), the profile, and the leaf's
- *                              serial (hex), subject and issuer
+ *                              chain DER (leaf first), the key DER (SEC1
+ *                              for ECDSA, PKCS#1 for RSA), the names (each
+ *                              ending in '\0'), the profile, and the
+ *                              leaf's serial (hex), subject and issuer
  *   names     name          -> dups of ngx_certmate_store_ref_t, sorted
  *                              so that the newest certificate of each key
  *                              class comes first; names are lowercase,

@@ -22,25 +22,34 @@
 #define NGX_HTTP_CERTMATE_OCSP_VALIDITY   3600
 
 
+static ngx_int_t ngx_http_certmate_ocsp_not_allowed(ngx_http_request_t *r);
 static void ngx_http_certmate_ocsp_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_certmate_ocsp_get(ngx_http_request_t *r,
+    ngx_str_t *der);
 static ngx_int_t ngx_http_certmate_ocsp_answer(ngx_http_request_t *r,
     ngx_str_t *der);
 static OCSP_RESPONSE *ngx_http_certmate_ocsp_respond(ngx_http_request_t *r,
     OCSP_REQUEST *req);
-static ngx_int_t ngx_http_certmate_ocsp_issuer(OCSP_CERTID *id, X509 *ca);
+static ngx_int_t ngx_http_certmate_ocsp_status(ngx_http_request_t *r,
+    OCSP_REQUEST *req, X509 *ca, OCSP_BASICRESP *basic);
+static ngx_int_t ngx_http_certmate_ocsp_issuer(OCSP_CERTID *id, X509 *ca,
+    ngx_log_t *log);
 static ngx_int_t ngx_http_certmate_ocsp_send(ngx_http_request_t *r,
-    OCSP_RESPONSE *resp);
+    OCSP_RESPONSE *resp, ngx_uint_t cacheable);
 
 
 ngx_int_t
 ngx_http_certmate_ocsp_handler(ngx_http_request_t *r)
 {
-    u_char                        *src, *dst;
-    ngx_int_t                      rc;
-    ngx_str_t                      b64, der;
-    ngx_http_certmate_loc_conf_t  *cmlcf;
+    ngx_int_t  rc;
+    ngx_str_t  der;
 
     if (r->method == NGX_HTTP_POST) {
+
+        /*
+         * any Content-Type: RFC 6960 asks for application/ocsp-request,
+         * but what is not DER is answered malformedRequest anyway
+         */
 
         if (r->headers_in.content_length_n > NGX_HTTP_CERTMATE_OCSP_BODY_MAX) {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -60,7 +69,7 @@ ngx_http_certmate_ocsp_handler(ngx_http_request_t *r)
     }
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
+        return ngx_http_certmate_ocsp_not_allowed(r);
     }
 
     rc = ngx_http_discard_request_body(r);
@@ -68,42 +77,29 @@ ngx_http_certmate_ocsp_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    /* the base64 request after the prefix, percent-decoded */
-
-    cmlcf = ngx_http_get_module_loc_conf(r, ngx_certmate_module);
-
-    src = r->unparsed_uri.data + ngx_min(cmlcf->prefix.len,
-                                         r->unparsed_uri.len);
-    b64.len = r->unparsed_uri.data + r->unparsed_uri.len - src;
-
-    if (b64.len && src[0] == '/') {
-        src++;
-        b64.len--;
-    }
-
-    if (r->args.len) {
-        b64.len -= r->args.len + 1;
-    }
-
-    b64.data = ngx_pnalloc(r->pool, b64.len);
-    if (b64.data == NULL) {
+    if (ngx_http_certmate_ocsp_get(r, &der) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    dst = b64.data;
-    ngx_unescape_uri(&dst, &src, b64.len, 0);
-    b64.len = dst - b64.data;
-
-    der.data = ngx_pnalloc(r->pool, ngx_base64_decoded_length(b64.len));
-    if (der.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_decode_base64(&der, &b64) != NGX_OK) {
-        der.len = 0;
     }
 
     return ngx_http_certmate_ocsp_answer(r, &der);
+}
+
+
+static ngx_int_t
+ngx_http_certmate_ocsp_not_allowed(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Allow");
+    ngx_str_set(&h->value, "GET, HEAD, POST");
+
+    return NGX_HTTP_NOT_ALLOWED;
 }
 
 
@@ -111,7 +107,7 @@ static void
 ngx_http_certmate_ocsp_body(ngx_http_request_t *r)
 {
     u_char       *p;
-    size_t        len;
+    size_t        len, size;
     ssize_t       n;
     ngx_buf_t    *b;
     ngx_str_t     der;
@@ -127,6 +123,8 @@ ngx_http_certmate_ocsp_body(ngx_http_request_t *r)
         len += b->in_file ? (size_t) (b->file_last - b->file_pos)
                           : (size_t) (b->last - b->pos);
     }
+
+    /* a chunked body has no Content-Length to refuse it early */
 
     if (len > NGX_HTTP_CERTMATE_OCSP_BODY_MAX) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -150,15 +148,15 @@ ngx_http_certmate_ocsp_body(ngx_http_request_t *r)
         b = cl->buf;
 
         if (b->in_file) {
-            n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
-                              b->file_pos);
+            size = b->file_last - b->file_pos;
 
-            if (n != b->file_last - b->file_pos) {
+            n = ngx_read_file(b->file, p, size, b->file_pos);
+            if (n != (ssize_t) size) {
                 ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
                 return;
             }
 
-            p += n;
+            p += size;
             continue;
         }
 
@@ -171,13 +169,88 @@ ngx_http_certmate_ocsp_body(ngx_http_request_t *r)
 }
 
 
+/*
+ * the DER request of a GET, empty when there is none; from the raw URI,
+ * for r->uri has its slashes merged and base64 has "//"
+ */
+
+static ngx_int_t
+ngx_http_certmate_ocsp_get(ngx_http_request_t *r, ngx_str_t *der)
+{
+    u_char                        *src, *dst, *last;
+    ngx_str_t                      path, b64;
+    ngx_http_certmate_loc_conf_t  *cmlcf;
+
+    cmlcf = ngx_http_get_module_loc_conf(r, ngx_certmate_module);
+
+    ngx_str_null(der);
+
+    src = r->unparsed_uri.data;
+    last = ngx_strlchr(src, src + r->unparsed_uri.len, '?');
+
+    if (last == NULL) {
+        last = src + r->unparsed_uri.len;
+    }
+
+    path.data = ngx_pnalloc(r->pool, last - src);
+    if (path.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* percent-decoded, the prefix too: "/%6Fcsp/" is in "/ocsp/" */
+
+    dst = path.data;
+    ngx_unescape_uri(&dst, &src, last - src, 0);
+    path.len = dst - path.data;
+
+    if (path.len < cmlcf->prefix.len
+        || ngx_strncmp(path.data, cmlcf->prefix.data, cmlcf->prefix.len) != 0)
+    {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "certmate ocsp GET \"%V\" without the prefix", &path);
+        return NGX_OK;
+    }
+
+    b64.data = path.data + cmlcf->prefix.len;
+    b64.len = path.len - cmlcf->prefix.len;
+
+    /* "/ocsp" + "/MEIw...": a DER request never starts with '/' in base64 */
+
+    if (b64.len && b64.data[0] == '/'
+        && (cmlcf->prefix.len == 0
+            || cmlcf->prefix.data[cmlcf->prefix.len - 1] != '/'))
+    {
+        b64.data++;
+        b64.len--;
+    }
+
+    der->data = ngx_pnalloc(r->pool, ngx_base64_decoded_length(b64.len));
+    if (der->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* RFC 6960 says base64; base64url is taken as well */
+
+    if (ngx_decode_base64(der, &b64) != NGX_OK
+        && ngx_decode_base64url(der, &b64) != NGX_OK)
+    {
+        der->len = 0;
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_certmate_ocsp_answer(ngx_http_request_t *r, ngx_str_t *der)
 {
     ngx_int_t       rc;
+    ngx_uint_t      cacheable;
     const u_char   *p;
     OCSP_REQUEST   *req;
     OCSP_RESPONSE  *resp;
+
+    cacheable = 0;
 
     p = der->data;
     req = der->len ? d2i_OCSP_REQUEST(NULL, &p, der->len) : NULL;
@@ -189,23 +262,37 @@ ngx_http_certmate_ocsp_answer(ngx_http_request_t *r, ngx_str_t *der)
                       "certmate ocsp request is malformed");
 
         ERR_clear_error();
-        OCSP_REQUEST_free(req);
 
         resp = OCSP_response_create(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST,
                                     NULL);
 
     } else {
         resp = ngx_http_certmate_ocsp_respond(r, req);
-        OCSP_REQUEST_free(req);
+
+        /* RFC 5019, section 6: the answer to a GET without a nonce */
+
+        cacheable = r->method != NGX_HTTP_POST
+                    && OCSP_REQUEST_get_ext_by_NID(req, NID_id_pkix_OCSP_Nonce,
+                                                   -1) < 0;
     }
+
+    OCSP_REQUEST_free(req);
 
     if (resp == NULL) {
         ngx_ssl_error(NGX_LOG_CRIT, r->connection->log, 0,
-                      "certmate cannot make an OCSP response");
+                      "OCSP_response_create() failed");
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_certmate_ocsp_send(r, resp);
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "certmate ocsp response status %d",
+                   OCSP_response_status(resp));
+
+    if (OCSP_response_status(resp) != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+        cacheable = 0;
+    }
+
+    rc = ngx_http_certmate_ocsp_send(r, resp, cacheable);
 
     OCSP_RESPONSE_free(resp);
 
@@ -213,53 +300,144 @@ ngx_http_certmate_ocsp_answer(ngx_http_request_t *r, ngx_str_t *der)
 }
 
 
-/* a signed response for every request, or the status why not */
+/* a signed response, or one with the error status why not */
 
 static OCSP_RESPONSE *
 ngx_http_certmate_ocsp_respond(ngx_http_request_t *r, OCSP_REQUEST *req)
 {
-    int                             i, n, status, reason;
+    int                             status;
     X509                           *signer;
-    time_t                          now;
     EVP_PKEY                       *key;
     ngx_int_t                       rc;
-    ngx_str_t                       serial;
-    ASN1_TIME                      *this_update, *next_update, *revoked;
-    OCSP_CERTID                    *id;
-    ASN1_INTEGER                   *number;
     OCSP_RESPONSE                  *resp;
     OCSP_BASICRESP                 *basic;
-    ngx_certmate_serial_t           s;
     ngx_certmate_ca_signing_t      *ca;
     ngx_http_certmate_loc_conf_t   *cmlcf;
 
     cmlcf = ngx_http_get_module_loc_conf(r, ngx_certmate_module);
 
-    resp = NULL;
+    status = OCSP_RESPONSE_STATUS_INTERNALERROR;
+
     basic = OCSP_BASICRESP_new();
+    if (basic == NULL) {
+        ngx_ssl_error(NGX_LOG_CRIT, r->connection->log, 0,
+                      "OCSP_BASICRESP_new() failed");
+        goto failed;
+    }
+
+    if (ngx_certmate_store_read_begin(r->connection->log) != NGX_OK) {
+        goto failed;
+    }
+
+    ca = ngx_certmate_ca_current(r->connection->log);
+
+    rc = ca ? ngx_http_certmate_ocsp_status(r, req, ca->cert, basic)
+            : NGX_AGAIN;
+
+    ngx_certmate_store_read_end();
+
+    /* ca stays valid until the next ngx_certmate_ca_current() */
+
+    if (rc == NGX_AGAIN) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "certmate ocsp request before the CA is ready");
+        status = OCSP_RESPONSE_STATUS_TRYLATER;
+        goto failed;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "certmate ocsp request for another issuer");
+        status = OCSP_RESPONSE_STATUS_UNAUTHORIZED;
+        goto failed;
+    }
+
+    if (rc != NGX_OK) {
+        goto failed;
+    }
+
+    if (OCSP_copy_nonce(basic, req) <= 0) {
+        ngx_ssl_error(NGX_LOG_CRIT, r->connection->log, 0,
+                      "OCSP_copy_nonce() failed");
+        goto failed;
+    }
+
+    if (cmlcf->ocsp_signer == NGX_HTTP_CERTMATE_OCSP_DELEGATED
+        && ca->signer != NULL)
+    {
+        signer = ca->signer;
+        key = ca->signer_key;
+
+    } else {
+
+        /* also while the helper has not made the delegated signer yet */
+
+        signer = ca->cert;
+        key = ca->key;
+    }
+
+    /* the signer's certificate goes with the response */
+
+    if (OCSP_basic_sign(basic, signer, key, EVP_sha256(), NULL,
+                        OCSP_RESPID_KEY)
+        != 1)
+    {
+        ngx_ssl_error(NGX_LOG_CRIT, r->connection->log, 0,
+                      "OCSP_basic_sign() failed");
+        goto failed;
+    }
+
+    status = OCSP_RESPONSE_STATUS_SUCCESSFUL;
+
+failed:
+
+    ERR_clear_error();
+
+    resp = OCSP_response_create(status,
+                                status == OCSP_RESPONSE_STATUS_SUCCESSFUL
+                                ? basic : NULL);
+
+    OCSP_BASICRESP_free(basic);
+
+    return resp;
+}
+
+
+/*
+ * the status of every CertID, inside the store's read transaction.
+ * NGX_DECLINED: none names the issuing CA, and the request is answered
+ * "unauthorized" (RFC 5019, section 2.2.3); a request that names it at
+ * least once is answered, with "unknown" for the CertIDs of another
+ * issuer (RFC 6960, section 2.2), so that one foreign certificate in a
+ * chain does not cost the client the answers it can have
+ */
+
+static ngx_int_t
+ngx_http_certmate_ocsp_status(ngx_http_request_t *r, OCSP_REQUEST *req,
+    X509 *ca, OCSP_BASICRESP *basic)
+{
+    int                     i, n, status, reason;
+    time_t                  now;
+    ngx_int_t               rc, ret;
+    ngx_str_t               serial;
+    ngx_uint_t              ours;
+    ASN1_TIME              *this_update, *next_update, *revoked;
+    OCSP_CERTID            *id;
+    ASN1_INTEGER           *number;
+    ngx_certmate_serial_t   s;
+
+    ret = NGX_ERROR;
+    ours = 0;
 
     now = ngx_time();
     this_update = ASN1_TIME_set(NULL, now);
     next_update = ASN1_TIME_set(NULL, now + NGX_HTTP_CERTMATE_OCSP_VALIDITY);
     revoked = ASN1_TIME_new();
 
-    if (basic == NULL || this_update == NULL || next_update == NULL
-        || revoked == NULL)
-    {
-        goto done;
-    }
-
-    if (ngx_certmate_store_read_begin(r->connection->log) != NGX_OK) {
-        resp = OCSP_response_create(OCSP_RESPONSE_STATUS_INTERNALERROR, NULL);
-        goto done;
-    }
-
-    ca = ngx_certmate_ca_current(r->connection->log);
-
-    if (ca == NULL) {
-        ngx_certmate_store_read_end();
-        resp = OCSP_response_create(OCSP_RESPONSE_STATUS_TRYLATER, NULL);
-        goto done;
+    if (this_update == NULL || next_update == NULL || revoked == NULL) {
+        ngx_ssl_error(NGX_LOG_CRIT, r->connection->log, 0,
+                      "ASN1_TIME_set() failed");
+        goto failed;
     }
 
     n = OCSP_request_onereq_count(req);
@@ -267,56 +445,45 @@ ngx_http_certmate_ocsp_respond(ngx_http_request_t *r, OCSP_REQUEST *req)
     for (i = 0; i < n; i++) {
         id = OCSP_onereq_get0_id(OCSP_request_onereq_get0(req, i));
 
-        rc = ngx_http_certmate_ocsp_issuer(id, ca->cert);
-
-        if (rc == NGX_DECLINED) {
-
-            /* a CA of another: the whole request is not for us */
-
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "certmate ocsp request for another issuer");
-
-            ngx_certmate_store_read_end();
-            resp = OCSP_response_create(OCSP_RESPONSE_STATUS_UNAUTHORIZED,
-                                        NULL);
-            goto done;
-        }
-
-        if (rc != NGX_OK) {
-            ngx_certmate_store_read_end();
-            goto done;
-        }
-
-        (void) OCSP_id_get0_info(NULL, NULL, NULL, &number, id);
-
-        serial.data = (u_char *) ASN1_STRING_get0_data(number);
-        serial.len = ASN1_STRING_length(number);
-
-        rc = ASN1_STRING_type(number) == V_ASN1_INTEGER
-             ? ngx_certmate_store_serial_get(&serial, &s, r->connection->log)
-             : NGX_DECLINED;
-
-        if (rc == NGX_ERROR) {
-            ngx_certmate_store_read_end();
-            resp = OCSP_response_create(OCSP_RESPONSE_STATUS_INTERNALERROR,
-                                        NULL);
-            goto done;
-        }
-
         status = V_OCSP_CERTSTATUS_UNKNOWN;
         reason = -1;
 
-        if (rc == NGX_OK) {
-            status = V_OCSP_CERTSTATUS_GOOD;
+        if (ngx_http_certmate_ocsp_issuer(id, ca, r->connection->log)
+            == NGX_OK)
+        {
+            ours = 1;
 
-            if (s.status == NGX_CERTMATE_SERIAL_REVOKED) {
+            (void) OCSP_id_get0_info(NULL, NULL, NULL, &number, id);
+
+            serial.data = (u_char *) ASN1_STRING_get0_data(number);
+            serial.len = ASN1_STRING_length(number);
+
+            /* a negative serial is none of ours */
+
+            rc = ASN1_STRING_type(number) == V_ASN1_INTEGER
+                 ? ngx_certmate_store_serial_get(&serial, &s,
+                                                 r->connection->log)
+                 : NGX_DECLINED;
+
+            if (rc == NGX_ERROR) {
+                goto failed;
+            }
+
+            if (rc == NGX_OK && s.status == NGX_CERTMATE_SERIAL_REVOKED) {
                 status = V_OCSP_CERTSTATUS_REVOKED;
+
+                /* RFC 5280: the reason "unspecified" is left out */
+
                 reason = s.reason ? (int) s.reason : -1;
 
                 if (ASN1_TIME_set(revoked, s.revoked_at) == NULL) {
-                    ngx_certmate_store_read_end();
-                    goto done;
+                    ngx_ssl_error(NGX_LOG_CRIT, r->connection->log, 0,
+                                  "ASN1_TIME_set() failed");
+                    goto failed;
                 }
+
+            } else if (rc == NGX_OK) {
+                status = V_OCSP_CERTSTATUS_GOOD;
             }
         }
 
@@ -326,69 +493,51 @@ ngx_http_certmate_ocsp_respond(ngx_http_request_t *r, OCSP_REQUEST *req)
                                    this_update, next_update)
             == NULL)
         {
-            ngx_certmate_store_read_end();
-            goto done;
+            ngx_ssl_error(NGX_LOG_CRIT, r->connection->log, 0,
+                          "OCSP_basic_add1_status() failed");
+            goto failed;
         }
     }
 
-    ngx_certmate_store_read_end();
+    ret = ours ? NGX_OK : NGX_DECLINED;
 
-    if (OCSP_copy_nonce(basic, req) <= 0) {
-        goto done;
-    }
+failed:
 
-    if (cmlcf->ocsp_signer == NGX_HTTP_CERTMATE_OCSP_DELEGATED && ca->signer)
-    {
-        signer = ca->signer;
-        key = ca->signer_key;
-
-    } else {
-        signer = ca->cert;
-        key = ca->key;
-    }
-
-    if (OCSP_basic_sign(basic, signer, key, EVP_sha256(), NULL,
-                        OCSP_RESPID_KEY)
-        != 1)
-    {
-        goto done;
-    }
-
-    resp = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, basic);
-
-done:
-
-    OCSP_BASICRESP_free(basic);
     ASN1_TIME_free(this_update);
     ASN1_TIME_free(next_update);
     ASN1_TIME_free(revoked);
 
-    return resp;
+    return ret;
 }
 
 
-/* NGX_OK: the CertID names the issuing CA, by its digest */
+/*
+ * NGX_OK: the CertID names the issuing CA by the digests of its name and
+ * key; a digest OpenSSL does not know, or cannot make, names another
+ */
 
 static ngx_int_t
-ngx_http_certmate_ocsp_issuer(OCSP_CERTID *id, X509 *ca)
+ngx_http_certmate_ocsp_issuer(OCSP_CERTID *id, X509 *ca, ngx_log_t *log)
 {
-    ASN1_OBJECT        *md_oid;
-    const EVP_MD       *md;
-    ASN1_OCTET_STRING  *name_hash, *key_hash;
-    unsigned int        len;
     u_char              digest[EVP_MAX_MD_SIZE];
+    unsigned int        len;
+    const EVP_MD       *md;
+    ASN1_OBJECT        *md_oid;
+    ASN1_OCTET_STRING  *name_hash, *key_hash;
 
     if (OCSP_id_get0_info(&name_hash, &md_oid, &key_hash, NULL, id) != 1) {
         return NGX_DECLINED;
     }
 
     md = EVP_get_digestbyobj(md_oid);
-    if (md == NULL) {
-        return NGX_DECLINED;
-    }
 
-    if (X509_NAME_digest(X509_get_subject_name(ca), md, digest, &len) != 1) {
-        return NGX_ERROR;
+    if (md == NULL
+        || X509_NAME_digest(X509_get_subject_name(ca), md, digest, &len) != 1)
+    {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, log, 0,
+                       "certmate ocsp CertID with an unusable digest");
+        ERR_clear_error();
+        return NGX_DECLINED;
     }
 
     if ((int) len != ASN1_STRING_length(name_hash)
@@ -398,7 +547,8 @@ ngx_http_certmate_ocsp_issuer(OCSP_CERTID *id, X509 *ca)
     }
 
     if (X509_pubkey_digest(ca, md, digest, &len) != 1) {
-        return NGX_ERROR;
+        ERR_clear_error();
+        return NGX_DECLINED;
     }
 
     if ((int) len != ASN1_STRING_length(key_hash)
@@ -412,16 +562,20 @@ ngx_http_certmate_ocsp_issuer(OCSP_CERTID *id, X509 *ca)
 
 
 static ngx_int_t
-ngx_http_certmate_ocsp_send(ngx_http_request_t *r, OCSP_RESPONSE *resp)
+ngx_http_certmate_ocsp_send(ngx_http_request_t *r, OCSP_RESPONSE *resp,
+    ngx_uint_t cacheable)
 {
-    int           len;
-    u_char       *p;
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
+    int               len;
+    u_char           *p;
+    ngx_int_t         rc;
+    ngx_buf_t        *b;
+    ngx_chain_t       out;
+    ngx_table_elt_t  *h;
 
     len = i2d_OCSP_RESPONSE(resp, NULL);
     if (len <= 0) {
+        ngx_ssl_error(NGX_LOG_CRIT, r->connection->log, 0,
+                      "i2d_OCSP_RESPONSE() failed");
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -434,6 +588,21 @@ ngx_http_certmate_ocsp_send(ngx_http_request_t *r, OCSP_RESPONSE *resp)
     b->last = p + i2d_OCSP_RESPONSE(resp, &p);
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
+
+    if (cacheable) {
+
+        /* thisUpdate is now: cached no longer than up to nextUpdate */
+
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Cache-Control");
+        ngx_str_set(&h->value, "max-age=3600, public, no-transform, "
+                               "must-revalidate");
+    }
 
     ngx_str_set(&r->headers_out.content_type, "application/ocsp-response");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
