@@ -6,8 +6,13 @@
  * the location's prefix (RFC 6960, appendix A.1).  Each CertID, hashed
  * with SHA-1, SHA-256 or any digest OpenSSL knows, is matched against
  * the issuing CA and its serial looked up in the store: good, revoked
- * with its time and reason, or unknown.  The answer is signed at once,
- * by the CA or by the delegated signer the helper keeps fresh.
+ * with its time and reason, or unknown.  The answer is signed by the CA
+ * or by the delegated signer the helper keeps fresh.
+ *
+ * A request for one certificate without a nonce (RFC 5019) gets the
+ * answer signed for the same request before, from a cache of each
+ * worker, for half of the answer's validity; the cache is dropped when
+ * the CA changes or anything is revoked.
  */
 
 
@@ -20,6 +25,25 @@
 
 #define NGX_HTTP_CERTMATE_OCSP_BODY_MAX   16384
 #define NGX_HTTP_CERTMATE_OCSP_VALIDITY   3600
+#define NGX_HTTP_CERTMATE_OCSP_CACHE      1024      /* answers, a power of 2 */
+#define NGX_HTTP_CERTMATE_OCSP_KEY_MAX    128       /* signer, CertID DER */
+
+
+typedef struct {
+    u_char        key[NGX_HTTP_CERTMATE_OCSP_KEY_MAX];
+    size_t        key_len;
+    time_t        refresh;
+    time_t        next_update;
+    ngx_str_t     answer;                           /* DER, ngx_alloc()ed */
+} ngx_http_certmate_ocsp_cached_t;
+
+
+/* what every cached answer was signed under */
+
+typedef struct {
+    uint64_t      version;
+    uint64_t      revocations;
+} ngx_http_certmate_ocsp_epoch_t;
 
 
 static ngx_int_t ngx_http_certmate_ocsp_not_allowed(ngx_http_request_t *r);
@@ -28,14 +52,25 @@ static ngx_int_t ngx_http_certmate_ocsp_get(ngx_http_request_t *r,
     ngx_str_t *der);
 static ngx_int_t ngx_http_certmate_ocsp_answer(ngx_http_request_t *r,
     ngx_str_t *der);
-static OCSP_RESPONSE *ngx_http_certmate_ocsp_respond(ngx_http_request_t *r,
-    OCSP_REQUEST *req);
+static ngx_int_t ngx_http_certmate_ocsp_respond(ngx_http_request_t *r,
+    OCSP_REQUEST *req, ngx_str_t *answer, time_t *expires);
+static ngx_http_certmate_ocsp_cached_t *ngx_http_certmate_ocsp_cached(
+    ngx_http_request_t *r, OCSP_REQUEST *req, uint64_t version, u_char *key,
+    size_t *key_len);
+static ngx_int_t ngx_http_certmate_ocsp_der(ngx_http_request_t *r,
+    OCSP_RESPONSE *resp, ngx_str_t *answer);
 static ngx_int_t ngx_http_certmate_ocsp_status(ngx_http_request_t *r,
     OCSP_REQUEST *req, X509 *ca, OCSP_BASICRESP *basic);
 static ngx_int_t ngx_http_certmate_ocsp_issuer(OCSP_CERTID *id, X509 *ca,
     ngx_log_t *log);
 static ngx_int_t ngx_http_certmate_ocsp_send(ngx_http_request_t *r,
-    OCSP_RESPONSE *resp, ngx_uint_t cacheable);
+    ngx_str_t *answer, time_t expires);
+
+
+static ngx_http_certmate_ocsp_cached_t
+    ngx_http_certmate_ocsp_cache[NGX_HTTP_CERTMATE_OCSP_CACHE];
+
+static ngx_http_certmate_ocsp_epoch_t  ngx_http_certmate_ocsp_epoch;
 
 
 ngx_int_t
@@ -244,13 +279,14 @@ ngx_http_certmate_ocsp_get(ngx_http_request_t *r, ngx_str_t *der)
 static ngx_int_t
 ngx_http_certmate_ocsp_answer(ngx_http_request_t *r, ngx_str_t *der)
 {
+    time_t          expires;
     ngx_int_t       rc;
-    ngx_uint_t      cacheable;
+    ngx_str_t       answer;
     const u_char   *p;
     OCSP_REQUEST   *req;
     OCSP_RESPONSE  *resp;
 
-    cacheable = 0;
+    expires = 0;
 
     p = der->data;
     req = der->len ? d2i_OCSP_REQUEST(NULL, &p, der->len) : NULL;
@@ -265,58 +301,59 @@ ngx_http_certmate_ocsp_answer(ngx_http_request_t *r, ngx_str_t *der)
 
         resp = OCSP_response_create(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST,
                                     NULL);
+        rc = ngx_http_certmate_ocsp_der(r, resp, &answer);
+
+        OCSP_RESPONSE_free(resp);
 
     } else {
-        resp = ngx_http_certmate_ocsp_respond(r, req);
-
-        /* RFC 5019, section 6: the answer to a GET without a nonce */
-
-        cacheable = r->method != NGX_HTTP_POST
-                    && OCSP_REQUEST_get_ext_by_NID(req, NID_id_pkix_OCSP_Nonce,
-                                                   -1) < 0;
+        rc = ngx_http_certmate_ocsp_respond(r, req, &answer, &expires);
     }
 
     OCSP_REQUEST_free(req);
 
-    if (resp == NULL) {
-        ngx_ssl_error(NGX_LOG_CRIT, r->connection->log, 0,
-                      "OCSP_response_create() failed");
+    if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "certmate ocsp response status %d",
-                   OCSP_response_status(resp));
+    /* RFC 5019, section 6: the answer to a GET without a nonce */
 
-    if (OCSP_response_status(resp) != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
-        cacheable = 0;
+    if (r->method == NGX_HTTP_POST) {
+        expires = 0;
     }
 
-    rc = ngx_http_certmate_ocsp_send(r, resp, cacheable);
-
-    OCSP_RESPONSE_free(resp);
-
-    return rc;
+    return ngx_http_certmate_ocsp_send(r, &answer, expires);
 }
 
 
-/* a signed response, or one with the error status why not */
+/*
+ * A signed response, or one with the error status why not, in DER; with
+ * "expires", the time until which it may be cached
+ */
 
-static OCSP_RESPONSE *
-ngx_http_certmate_ocsp_respond(ngx_http_request_t *r, OCSP_REQUEST *req)
+static ngx_int_t
+ngx_http_certmate_ocsp_respond(ngx_http_request_t *r, OCSP_REQUEST *req,
+    ngx_str_t *answer, time_t *expires)
 {
-    int                             status;
-    X509                           *signer;
-    EVP_PKEY                       *key;
-    ngx_int_t                       rc;
-    OCSP_RESPONSE                  *resp;
-    OCSP_BASICRESP                 *basic;
-    ngx_certmate_ca_signing_t      *ca;
-    ngx_http_certmate_loc_conf_t   *cmlcf;
+    int                               status;
+    X509                             *signer;
+    u_char                           *p;
+    time_t                            now;
+    size_t                            key_len;
+    EVP_PKEY                         *key;
+    ngx_int_t                         rc;
+    OCSP_RESPONSE                    *resp;
+    OCSP_BASICRESP                   *basic;
+    ngx_certmate_ca_signing_t        *ca;
+    ngx_http_certmate_loc_conf_t     *cmlcf;
+    ngx_http_certmate_ocsp_cached_t  *cached;
+    u_char                            cache_key[NGX_HTTP_CERTMATE_OCSP_KEY_MAX];
 
     cmlcf = ngx_http_get_module_loc_conf(r, ngx_certmate_module);
 
     status = OCSP_RESPONSE_STATUS_INTERNALERROR;
+    cached = NULL;
+    key_len = 0;
+    now = ngx_time();
 
     basic = OCSP_BASICRESP_new();
     if (basic == NULL) {
@@ -330,6 +367,34 @@ ngx_http_certmate_ocsp_respond(ngx_http_request_t *r, OCSP_REQUEST *req)
     }
 
     ca = ngx_certmate_ca_current(r->connection->log);
+
+    if (ca) {
+        cached = ngx_http_certmate_ocsp_cached(r, req, ca->version,
+                                               cache_key, &key_len);
+    }
+
+    if (cached
+        && cached->refresh > now
+        && cached->key_len == key_len
+        && ngx_memcmp(cached->key, cache_key, key_len) == 0)
+    {
+        ngx_certmate_store_read_end();
+
+        answer->data = ngx_pnalloc(r->pool, cached->answer.len);
+        if (answer->data == NULL) {
+            OCSP_BASICRESP_free(basic);
+            return NGX_ERROR;
+        }
+
+        answer->len = cached->answer.len;
+        ngx_memcpy(answer->data, cached->answer.data, answer->len);
+
+        *expires = cached->next_update;
+
+        OCSP_BASICRESP_free(basic);
+
+        return NGX_OK;
+    }
 
     rc = ca ? ngx_http_certmate_ocsp_status(r, req, ca->cert, basic)
             : NGX_AGAIN;
@@ -399,7 +464,131 @@ failed:
 
     OCSP_BASICRESP_free(basic);
 
-    return resp;
+    rc = ngx_http_certmate_ocsp_der(r, resp, answer);
+
+    OCSP_RESPONSE_free(resp);
+
+    if (rc != NGX_OK || status != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+        return rc;
+    }
+
+    /* an answer with a nonce is for this request only */
+
+    if (OCSP_REQUEST_get_ext_by_NID(req, NID_id_pkix_OCSP_Nonce, -1) < 0) {
+        *expires = now + NGX_HTTP_CERTMATE_OCSP_VALIDITY;
+    }
+
+    /* kept for the same request, if there is memory for it */
+
+    if (cached) {
+        p = ngx_alloc(answer->len, r->connection->log);
+
+        if (p) {
+            if (cached->answer.data) {
+                ngx_free(cached->answer.data);
+            }
+
+            ngx_memcpy(p, answer->data, answer->len);
+
+            cached->answer.data = p;
+            cached->answer.len = answer->len;
+            ngx_memcpy(cached->key, cache_key, key_len);
+            cached->key_len = key_len;
+            cached->refresh = now + NGX_HTTP_CERTMATE_OCSP_VALIDITY / 2;
+            cached->next_update = now + NGX_HTTP_CERTMATE_OCSP_VALIDITY;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The cache slot of a request whose answer may be shared: for one
+ * CertID, without a nonce.  Its key is the signer and the CertID in
+ * DER.  Inside the read transaction: a revocation since, or another
+ * CA, and no cached answer holds.
+ */
+
+static ngx_http_certmate_ocsp_cached_t *
+ngx_http_certmate_ocsp_cached(ngx_http_request_t *r, OCSP_REQUEST *req,
+    uint64_t version, u_char *key, size_t *key_len)
+{
+    int                               n;
+    u_char                           *p;
+    uint64_t                          revocations;
+    ngx_uint_t                        i;
+    OCSP_CERTID                      *id;
+    ngx_http_certmate_loc_conf_t     *cmlcf;
+    ngx_http_certmate_ocsp_epoch_t   *epoch;
+
+    if (OCSP_request_onereq_count(req) != 1
+        || OCSP_REQUEST_get_ext_by_NID(req, NID_id_pkix_OCSP_Nonce, -1) >= 0
+        || ngx_certmate_store_counter("revocations", &revocations,
+                                      r->connection->log)
+           != NGX_OK)
+    {
+        return NULL;
+    }
+
+    epoch = &ngx_http_certmate_ocsp_epoch;
+
+    if (epoch->version != version || epoch->revocations != revocations) {
+        for (i = 0; i < NGX_HTTP_CERTMATE_OCSP_CACHE; i++) {
+            ngx_http_certmate_ocsp_cache[i].refresh = 0;
+        }
+
+        epoch->version = version;
+        epoch->revocations = revocations;
+    }
+
+    id = OCSP_onereq_get0_id(OCSP_request_onereq_get0(req, 0));
+
+    n = i2d_OCSP_CERTID(id, NULL);
+    if (n <= 0 || n >= NGX_HTTP_CERTMATE_OCSP_KEY_MAX) {
+        return NULL;
+    }
+
+    cmlcf = ngx_http_get_module_loc_conf(r, ngx_certmate_module);
+
+    p = key;
+    *p++ = (u_char) cmlcf->ocsp_signer;
+    *key_len = 1 + i2d_OCSP_CERTID(id, &p);
+
+    return &ngx_http_certmate_ocsp_cache[ngx_crc32_short(key, *key_len)
+                                         & (NGX_HTTP_CERTMATE_OCSP_CACHE - 1)];
+}
+
+
+static ngx_int_t
+ngx_http_certmate_ocsp_der(ngx_http_request_t *r, OCSP_RESPONSE *resp,
+    ngx_str_t *answer)
+{
+    int      len;
+    u_char  *p;
+
+    if (resp == NULL) {
+        ngx_ssl_error(NGX_LOG_CRIT, r->connection->log, 0,
+                      "OCSP_response_create() failed");
+        return NGX_ERROR;
+    }
+
+    len = i2d_OCSP_RESPONSE(resp, NULL);
+    if (len <= 0) {
+        ngx_ssl_error(NGX_LOG_CRIT, r->connection->log, 0,
+                      "i2d_OCSP_RESPONSE() failed");
+        return NGX_ERROR;
+    }
+
+    answer->data = ngx_pnalloc(r->pool, len);
+    if (answer->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = answer->data;
+    answer->len = i2d_OCSP_RESPONSE(resp, &p);
+
+    return NGX_OK;
 }
 
 
@@ -562,52 +751,54 @@ ngx_http_certmate_ocsp_issuer(OCSP_CERTID *id, X509 *ca, ngx_log_t *log)
 
 
 static ngx_int_t
-ngx_http_certmate_ocsp_send(ngx_http_request_t *r, OCSP_RESPONSE *resp,
-    ngx_uint_t cacheable)
+ngx_http_certmate_ocsp_send(ngx_http_request_t *r, ngx_str_t *answer,
+    time_t expires)
 {
-    int               len;
-    u_char           *p;
     ngx_int_t         rc;
     ngx_buf_t        *b;
     ngx_chain_t       out;
     ngx_table_elt_t  *h;
 
-    len = i2d_OCSP_RESPONSE(resp, NULL);
-    if (len <= 0) {
-        ngx_ssl_error(NGX_LOG_CRIT, r->connection->log, 0,
-                      "i2d_OCSP_RESPONSE() failed");
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b = ngx_create_temp_buf(r->pool, len);
+    b = ngx_calloc_buf(r->pool);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = b->pos;
-    b->last = p + i2d_OCSP_RESPONSE(resp, &p);
+    b->pos = answer->data;
+    b->last = answer->data + answer->len;
+    b->memory = 1;
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
-    if (cacheable) {
+    if (expires > ngx_time()) {
 
-        /* thisUpdate is now: cached no longer than up to nextUpdate */
+        /* cached no longer than up to nextUpdate */
 
         h = ngx_list_push(&r->headers_out.headers);
         if (h == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
+        h->value.data = ngx_pnalloc(r->pool,
+                                    sizeof("max-age=, public, no-transform, "
+                                           "must-revalidate") - 1
+                                    + NGX_TIME_T_LEN);
+        if (h->value.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         h->hash = 1;
         ngx_str_set(&h->key, "Cache-Control");
-        ngx_str_set(&h->value, "max-age=3600, public, no-transform, "
-                               "must-revalidate");
+        h->value.len = ngx_sprintf(h->value.data,
+                                   "max-age=%T, public, no-transform, "
+                                   "must-revalidate", expires - ngx_time())
+                       - h->value.data;
     }
 
     ngx_str_set(&r->headers_out.content_type, "application/ocsp-response");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = len;
+    r->headers_out.content_length_n = answer->len;
 
     rc = ngx_http_send_header(r);
 

@@ -178,8 +178,9 @@ my $headers = Certmate::Test::run_cmd('curl', '-s', '-D', '-', '-o',
                                       . uri_escape($b64));
 like($headers, qr{^Content-Type: application/ocsp-response\r$}m,
      'GET: the content type');
-like($headers, qr{^Cache-Control: max-age=3600, public, no-transform, }m,
-     'GET without a nonce: cached up to nextUpdate');
+my ($max_age) = $headers =~ qr{^Cache-Control: max-age=(\d+), public, no-transform, must-revalidate\r$}m;
+ok($max_age && $max_age > 1800 && $max_age <= 3600,
+   'GET without a nonce: cached up to nextUpdate');
 
 $headers = Certmate::Test::run_cmd('curl', '-s', '-I', "$url/ocsp/"
                                    . uri_escape($b64));
@@ -381,6 +382,40 @@ SKIP: {
 }
 
 $t2->stop;
+
+# answers for the same request without a nonce are signed once, until a
+# revocation
+
+($status, $json) = $t->admin('POST', '/v1/ca/sign',
+    json => { csr => slurp("$dir/leaf.csr"), profile => 'client' });
+my $cached = $t->write_file('cached.pem', $json->{certificate});
+my $cached_serial = $json->{serial};
+
+Certmate::Test::openssl('ocsp', '-issuer', $issuing, '-cert', $cached,
+                        '-no_nonce', '-reqout', "$dir/cached.der");
+Certmate::Test::openssl('ocsp', '-issuer', $issuing, '-cert', $cached,
+                        '-nonce', '-reqout', "$dir/cached-nonce.der");
+
+is(post(slurp("$dir/cached.der")), 0, 'cached: successful');
+my $first = slurp("$dir/answer.der");
+sleep 1;
+post(slurp("$dir/cached.der"));
+is(slurp("$dir/answer.der"), $first, 'cached: the same answer again');
+
+post(slurp("$dir/cached-nonce.der"));
+my $nonce1 = slurp("$dir/answer.der");
+post(slurp("$dir/cached-nonce.der"));
+isnt(slurp("$dir/answer.der"), $nonce1, 'with a nonce: signed each time');
+isnt($nonce1, $first, 'with a nonce: not the cached answer');
+
+($status) = $t->admin('POST', "/v1/serials/$cached_serial/revoke");
+is($status, 200, 'cached: revoked');
+
+post(slurp("$dir/cached.der"));
+$out = Certmate::Test::run_cmd('openssl', 'ocsp', '-respin',
+                               "$dir/answer.der", '-issuer', $issuing,
+                               '-CAfile', $root, '-cert', $cached);
+like($out, qr/cached\.pem: revoked/, 'cached: revoked at once');
 
 # GnuTLS as a second client
 
