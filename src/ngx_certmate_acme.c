@@ -44,7 +44,8 @@
 #define NGX_CERTMATE_ACME_NONCE_LEN   128
 #define NGX_CERTMATE_ACME_NONCE_TRIES 3
 #define NGX_CERTMATE_ACME_POLLS       60
-#define NGX_CERTMATE_ACME_POLL_MAX    10
+#define NGX_CERTMATE_ACME_POLL_FIRST  250       /* ms, doubled per poll */
+#define NGX_CERTMATE_ACME_POLL_MAX    10000     /* ms */
 #define NGX_CERTMATE_ACME_ARI_CHECK   (6 * 3600)
 #define NGX_CERTMATE_ACME_BACKOFF_MAX 86400
 #define NGX_CERTMATE_ACME_WAIT_MAX    3600000
@@ -122,7 +123,7 @@ struct ngx_certmate_acme_work_s {
     ngx_str_t                      token;
     ngx_str_t                      finalize;
     EVP_PKEY                      *key;
-    time_t                         poll_at;
+    ngx_msec_t                     poll_at;     /* 0: not polling */
     ngx_uint_t                     polls;
     ngx_certmate_acme_handler_pt   poll;
 };
@@ -235,13 +236,16 @@ ngx_certmate_acme_tick(ngx_http_certmate_main_conf_t *cmmcf, ngx_log_t *log)
                 continue;
             }
 
-            if (work[i].poll_at <= now) {
+            ms = work[i].poll_at - ngx_current_msec;
+
+            if ((ngx_msec_int_t) ms <= 0) {
                 work[i].poll_at = 0;
                 work[i].poll(&work[i].post);
                 continue;
             }
 
-            at = work[i].poll_at;
+            wait = ngx_min(wait, ms);
+            continue;
 
         } else {
             if (work[i].due <= now
@@ -831,14 +835,14 @@ ngx_certmate_acme_authz_done(ngx_certmate_acme_post_t *post)
 
     if (ngx_certmate_acme_is(&authz.status, "valid")) {
 
-        /* also the token of an attempt before a restart */
+        /*
+         * the token, also of an attempt before a restart, is kept until
+         * the order ends: a CA may validate an answered challenge again
+         */
 
         if (authz.token.len) {
-            (void) ngx_certmate_store_token_delete(&authz.token,
-                                                   ngx_certmate_acme.log);
+            work->token = authz.token;
         }
-
-        ngx_str_null(&work->token);
 
         work->authz++;
         ngx_certmate_acme_authz(work);
@@ -1158,8 +1162,9 @@ static void
 ngx_certmate_acme_poll(ngx_certmate_acme_work_t *work,
     ngx_certmate_acme_handler_pt handler, time_t retry_after)
 {
-    time_t     now, delay;
-    ngx_str_t  error;
+    time_t      now;
+    ngx_str_t   error;
+    ngx_msec_t  delay;
 
     if (++work->polls > NGX_CERTMATE_ACME_POLLS) {
         ngx_str_set(&error, "the CA did not finish in time");
@@ -1167,11 +1172,23 @@ ngx_certmate_acme_poll(ngx_certmate_acme_work_t *work,
         return;
     }
 
+    /* soon at first: a CA that is quick is not kept waiting for */
+
     now = ngx_time();
-    delay = ngx_min((time_t) 1 << ngx_min(work->polls - 1, 4),
+    delay = ngx_min((ngx_msec_t) NGX_CERTMATE_ACME_POLL_FIRST
+                    << ngx_min(work->polls - 1, 6),
                     NGX_CERTMATE_ACME_POLL_MAX);
 
-    work->poll_at = retry_after > now ? retry_after : now + delay;
+    if (retry_after > now) {
+        delay = (ngx_msec_t) (retry_after - now) * 1000;
+    }
+
+    work->poll_at = ngx_current_msec + delay;
+
+    if (work->poll_at == 0) {
+        work->poll_at = 1;
+    }
+
     work->poll = handler;
 }
 
@@ -1270,12 +1287,6 @@ ngx_certmate_acme_fail(ngx_certmate_acme_work_t *work, ngx_str_t *error,
                   "next in %T s", &work->conf->name, error,
                   work->state.failures, work->state.next - now);
 
-    if (work->token.len) {
-        (void) ngx_certmate_store_token_delete(&work->token,
-                                               ngx_certmate_acme.log);
-        ngx_str_null(&work->token);
-    }
-
     ngx_certmate_acme_save(work);
     ngx_certmate_acme_done(work);
 }
@@ -1284,6 +1295,12 @@ ngx_certmate_acme_fail(ngx_certmate_acme_work_t *work, ngx_str_t *error,
 static void
 ngx_certmate_acme_done(ngx_certmate_acme_work_t *work)
 {
+    if (work->token.len) {
+        (void) ngx_certmate_store_token_delete(&work->token,
+                                               ngx_certmate_acme.log);
+        ngx_str_null(&work->token);
+    }
+
     work->due = work->state.next;
 
     if (work->state.ari_check && work->state.ari_check < work->due) {

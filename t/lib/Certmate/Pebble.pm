@@ -89,7 +89,10 @@ sub start {
                  '-defaultIPv4', '127.0.0.1', '-defaultIPv6', '')
         unless $self->{pids}{dns};
 
-    local %ENV = (%ENV, PEBBLE_VA_NOSLEEP => 1,
+    # no random bad nonces: orders are counted by their requests (bad
+    # nonces are tested against t/tools/mock-acme.pl)
+
+    local %ENV = (%ENV, PEBBLE_VA_NOSLEEP => 1, PEBBLE_WFE_NONCEREJECT => 0,
                   %{$self->{opts}{env} || {}});
 
     $self->spawn('pebble', 'pebble', '-config', "$self->{dir}/pebble.json",
