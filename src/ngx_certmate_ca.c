@@ -1908,13 +1908,9 @@ ngx_certmate_ca_parse(ngx_conf_t *cf, ngx_certmate_ca_conf_t *cacf)
         v.len = value[i].data + value[i].len - v.data;
 
         if (ngx_strncmp(value[i].data, "key=", 4) == 0) {
-            type = ngx_certmate_key_type_parse(&v);
+            type = ngx_certmate_key_type_conf(cf, &v);
 
             if (type == NGX_ERROR) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid key type \"%V\", expected "
-                                   "ec-p256, ec-p384, rsa-2048, rsa-3072 "
-                                   "or rsa-4096", &v);
                 return NGX_CONF_ERROR;
             }
 
@@ -2234,13 +2230,9 @@ ngx_certmate_profile_parse(ngx_conf_t *cf, ngx_certmate_profile_t *profile)
                 }
 
             } else if (ngx_strncmp(value[i].data, "key=", 4) == 0) {
-                type = ngx_certmate_key_type_parse(&item);
+                type = ngx_certmate_key_type_conf(cf, &item);
 
                 if (type == NGX_ERROR) {
-                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                       "invalid key type \"%V\", expected "
-                                       "ec-p256, ec-p384, rsa-2048, "
-                                       "rsa-3072 or rsa-4096", &item);
                     return NGX_CONF_ERROR;
                 }
 

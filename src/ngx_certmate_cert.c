@@ -1063,6 +1063,25 @@ ngx_certmate_key_type_parse(ngx_str_t *name)
 }
 
 
+/* a key type of the configuration; NGX_ERROR: logged, with the valid ones */
+
+ngx_int_t
+ngx_certmate_key_type_conf(ngx_conf_t *cf, ngx_str_t *name)
+{
+    ngx_int_t  type;
+
+    type = ngx_certmate_key_type_parse(name);
+
+    if (type == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid key type \"%V\", expected ec-p256, "
+                           "ec-p384, rsa-2048, rsa-3072 or rsa-4096", name);
+    }
+
+    return type;
+}
+
+
 /* a DNS name a certificate may have: a host name or "*." and one */
 
 ngx_int_t

@@ -51,6 +51,7 @@ EVP_PKEY *ngx_certmate_key_decode(ngx_uint_t type, ngx_str_t *der,
 EVP_PKEY *ngx_certmate_key_generate(ngx_uint_t type, ngx_log_t *log);
 ngx_uint_t ngx_certmate_key_type(EVP_PKEY *key);
 ngx_int_t ngx_certmate_key_type_parse(ngx_str_t *name);
+ngx_int_t ngx_certmate_key_type_conf(ngx_conf_t *cf, ngx_str_t *name);
 ngx_int_t ngx_certmate_csr(ngx_pool_t *pool, EVP_PKEY *key, ngx_str_t *names,
     ngx_uint_t n, ngx_str_t *der);
 ngx_int_t ngx_certmate_name_valid(ngx_str_t *name);

@@ -67,10 +67,6 @@ typedef struct {
 ngx_int_t ngx_certmate_json_fields(ngx_pool_t *pool, ngx_str_t *body,
     ngx_certmate_json_field_t *fields, ngx_certmate_problem_t *problem);
 
-ngx_int_t ngx_certmate_json_import(ngx_pool_t *pool, ngx_str_t *body,
-    ngx_str_t *certificate, ngx_str_t *private_key,
-    ngx_certmate_problem_t *problem);
-
 ngx_int_t ngx_certmate_json_problem(ngx_pool_t *pool,
     ngx_certmate_problem_t *problem, ngx_str_t *out);
 ngx_int_t ngx_certmate_json_certificate(ngx_pool_t *pool,

@@ -179,6 +179,8 @@ static void ngx_certmate_store_ca_blobs(ngx_certmate_ca_t *ca,
     ngx_str_t **blobs);
 static ngx_int_t ngx_certmate_store_serial_decode(MDB_val *key,
     MDB_val *data, ngx_certmate_serial_t *s, ngx_log_t *log);
+static ngx_int_t ngx_certmate_store_get_copy(MDB_txn *txn, MDB_dbi dbi,
+    MDB_val *key, MDB_val *data, u_char **copy, ngx_log_t *log);
 static ngx_int_t ngx_certmate_store_serial_write(MDB_txn *txn,
     ngx_certmate_serial_t *s, unsigned int flags, ngx_log_t *log);
 static ngx_int_t ngx_certmate_store_commit(MDB_txn *txn, ngx_log_t *log);
@@ -1430,7 +1432,6 @@ ngx_certmate_store_ca_issued(ngx_certmate_serial_t *serial,
 ngx_int_t
 ngx_certmate_store_acme_renew(ngx_str_t *name, ngx_log_t *log)
 {
-    int                         rc;
     u_char                     *copy;
     MDB_txn                    *txn;
     MDB_val                     key, data;
@@ -1447,29 +1448,11 @@ ngx_certmate_store_acme_renew(ngx_str_t *name, ngx_log_t *log)
     key.mv_data = name->data;
     key.mv_size = name->len;
 
-    rc = mdb_get(txn, ngx_certmate_store.acme, &key, &data);
-
-    if (rc == MDB_NOTFOUND) {
-        ret = NGX_DECLINED;
+    ret = ngx_certmate_store_get_copy(txn, ngx_certmate_store.acme, &key,
+                                      &data, &copy, log);
+    if (ret != NGX_OK) {
         goto done;
     }
-
-    if (rc != MDB_SUCCESS) {
-        ret = ngx_certmate_store_error(rc, "mdb_get()", log);
-        goto done;
-    }
-
-    /* the values point into pages the write below may reuse */
-
-    copy = ngx_alloc(data.mv_size, log);
-    if (copy == NULL) {
-        ret = NGX_ERROR;
-        goto done;
-    }
-
-    ngx_memcpy(copy, data.mv_data, data.mv_size);
-    data.mv_data = copy;
-    key.mv_data = name->data;
 
     ret = ngx_certmate_store_acme_decode(&key, &data, &state, log);
 
@@ -1505,7 +1488,6 @@ ngx_int_t
 ngx_certmate_store_revoke(ngx_str_t *serial, ngx_uint_t reason, time_t when,
     ngx_log_t *log)
 {
-    int                    rc;
     u_char                *copy;
     MDB_txn               *txn;
     MDB_val                key, data;
@@ -1528,15 +1510,9 @@ ngx_certmate_store_revoke(ngx_str_t *serial, ngx_uint_t reason, time_t when,
     key.mv_data = serial->data;
     key.mv_size = serial->len;
 
-    rc = mdb_get(txn, ngx_certmate_store.serials, &key, &data);
-
-    if (rc == MDB_NOTFOUND) {
-        ret = NGX_DECLINED;
-        goto done;
-    }
-
-    if (rc != MDB_SUCCESS) {
-        ret = ngx_certmate_store_error(rc, "mdb_get()", log);
+    ret = ngx_certmate_store_get_copy(txn, ngx_certmate_store.serials, &key,
+                                      &data, &copy, log);
+    if (ret != NGX_OK) {
         goto done;
     }
 
@@ -1547,25 +1523,6 @@ ngx_certmate_store_revoke(ngx_str_t *serial, ngx_uint_t reason, time_t when,
 
     if (s.status == NGX_CERTMATE_SERIAL_REVOKED) {
         ret = NGX_BUSY;
-        goto done;
-    }
-
-    /* the values point into pages the writes below may reuse */
-
-    copy = ngx_alloc(data.mv_size + key.mv_size, log);
-    if (copy == NULL) {
-        ret = NGX_ERROR;
-        goto done;
-    }
-
-    ngx_memcpy(copy, data.mv_data, data.mv_size);
-    ngx_memcpy(copy + data.mv_size, key.mv_data, key.mv_size);
-
-    data.mv_data = copy;
-    key.mv_data = copy + data.mv_size;
-
-    ret = ngx_certmate_store_serial_decode(&key, &data, &s, log);
-    if (ret != NGX_OK) {
         goto done;
     }
 
@@ -1589,37 +1546,26 @@ ngx_certmate_store_revoke(ngx_str_t *serial, ngx_uint_t reason, time_t when,
         goto done;
     }
 
-    key.mv_data = s.cert_id;
+    ngx_memcpy(cert.id, s.cert_id, NGX_CERTMATE_ID_LEN);
+
+    key.mv_data = cert.id;
     key.mv_size = NGX_CERTMATE_ID_LEN;
 
-    rc = mdb_get(txn, ngx_certmate_store.certs, &key, &data);
+    ret = ngx_certmate_store_get_copy(txn, ngx_certmate_store.certs, &key,
+                                      &data, &copy, log);
+    if (ret != NGX_OK) {
 
-    if (rc == MDB_NOTFOUND) {
+        /* a serial whose certificate was deleted or replaced */
+
+        ret = (ret == NGX_DECLINED) ? NGX_OK : ret;
         goto done;
     }
-
-    if (rc != MDB_SUCCESS) {
-        ret = ngx_certmate_store_error(rc, "mdb_get()", log);
-        goto done;
-    }
-
-    ngx_free(copy);
-
-    copy = ngx_alloc(data.mv_size, log);
-    if (copy == NULL) {
-        ret = NGX_ERROR;
-        goto done;
-    }
-
-    ngx_memcpy(copy, data.mv_data, data.mv_size);
-    data.mv_data = copy;
 
     ret = ngx_certmate_store_cert_decode(&data, &cert, log);
     if (ret != NGX_OK) {
         goto done;
     }
 
-    ngx_memcpy(cert.id, s.cert_id, NGX_CERTMATE_ID_LEN);
     cert.revoked = 1;
 
     ret = ngx_certmate_store_cert_write(txn, &cert, &found, log);
@@ -1633,6 +1579,50 @@ done:
     }
 
     return ret;
+}
+
+
+/*
+ * A value in a write transaction, copied with its key to memory of its
+ * own, which the writes that follow do not reuse; the copy before is
+ * freed.  NGX_DECLINED: there is none.
+ */
+
+static ngx_int_t
+ngx_certmate_store_get_copy(MDB_txn *txn, MDB_dbi dbi, MDB_val *key,
+    MDB_val *data, u_char **copy, ngx_log_t *log)
+{
+    int      rc;
+    u_char  *p;
+
+    rc = mdb_get(txn, dbi, key, data);
+
+    if (rc == MDB_NOTFOUND) {
+        return NGX_DECLINED;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        return ngx_certmate_store_error(rc, "mdb_get()", log);
+    }
+
+    p = ngx_alloc(data->mv_size + key->mv_size, log);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, data->mv_data, data->mv_size);
+    ngx_memcpy(p + data->mv_size, key->mv_data, key->mv_size);
+
+    data->mv_data = p;
+    key->mv_data = p + data->mv_size;
+
+    if (*copy) {
+        ngx_free(*copy);
+    }
+
+    *copy = p;
+
+    return NGX_OK;
 }
 
 

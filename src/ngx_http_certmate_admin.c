@@ -23,6 +23,7 @@
 
 
 #include "ngx_http_certmate_admin.h"
+#include "ngx_http_certmate_reply.h"
 #include "ngx_certmate_ca.h"
 #include "ngx_certmate_cert.h"
 #include "ngx_certmate_json.h"
@@ -144,8 +145,6 @@ static ngx_int_t ngx_http_certmate_admin_cert_reply(ngx_http_request_t *r,
 static ngx_int_t ngx_http_certmate_admin_read(ngx_http_request_t *r,
     ngx_http_certmate_admin_route_t *route, ngx_str_t *arg);
 static void ngx_http_certmate_admin_read_done(ngx_http_request_t *r);
-static ngx_int_t ngx_http_certmate_admin_body(ngx_http_request_t *r,
-    ngx_str_t *body);
 static ngx_int_t ngx_http_certmate_admin_location(ngx_http_request_t *r,
     ngx_str_t *id);
 static ngx_int_t ngx_http_certmate_admin_unavailable(ngx_http_request_t *r);
@@ -783,22 +782,21 @@ static ngx_int_t
 ngx_http_certmate_admin_import(ngx_http_request_t *r, ngx_str_t *arg,
     ngx_str_t *body)
 {
-    ngx_int_t                  rc;
-    ngx_str_t                  chain, key;
-    ngx_uint_t                 replaced;
-    ngx_certmate_cert_t        cert;
-    ngx_certmate_problem_t     problem;
-    u_char                     hex[NGX_CERTMATE_ID_HEX_LEN];
+    ngx_int_t                   rc;
+    ngx_str_t                   chain, key;
+    ngx_uint_t                  replaced;
+    ngx_certmate_cert_t         cert;
+    ngx_certmate_problem_t      problem;
+    ngx_certmate_json_field_t   fields[] = {
+        { "certificate", NGX_CERTMATE_JSON_STRING, 1, &chain },
+        { "private_key", NGX_CERTMATE_JSON_STRING, 1, &key },
+        { NULL, 0, 0, NULL }
+    };
+    u_char                      hex[NGX_CERTMATE_ID_HEX_LEN];
 
-    rc = ngx_certmate_json_import(r->pool, body, &chain, &key, &problem);
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_certmate_admin_refuse(r, NGX_HTTP_BAD_REQUEST,
-                                              &problem);
-    }
-
+    rc = ngx_certmate_json_fields(r->pool, body, fields, &problem);
     if (rc != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return ngx_http_certmate_admin_bad_body(r, rc, &problem);
     }
 
     ngx_memzero(&cert, sizeof(ngx_certmate_cert_t));
@@ -1853,68 +1851,12 @@ ngx_http_certmate_admin_read_done(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_certmate_module);
 
-    if (ngx_http_certmate_admin_body(r, &body) != NGX_OK) {
+    if (ngx_http_certmate_read_body(r, 0, &body) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
     ngx_http_finalize_request(r, ctx->route->handler(r, &ctx->arg, &body));
-}
-
-
-/* the request body in one piece, from memory or the temporary file */
-
-static ngx_int_t
-ngx_http_certmate_admin_body(ngx_http_request_t *r, ngx_str_t *body)
-{
-    u_char       *p;
-    size_t        len, size;
-    ssize_t       n;
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
-
-    len = 0;
-
-    for (cl = r->request_body ? r->request_body->bufs : NULL;
-         cl;
-         cl = cl->next)
-    {
-        b = cl->buf;
-        len += b->in_file ? (size_t) (b->file_last - b->file_pos)
-                          : (size_t) (b->last - b->pos);
-    }
-
-    body->data = ngx_pnalloc(r->pool, len);
-    if (body->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = body->data;
-
-    for (cl = r->request_body ? r->request_body->bufs : NULL;
-         cl;
-         cl = cl->next)
-    {
-        b = cl->buf;
-
-        if (b->in_file) {
-            size = b->file_last - b->file_pos;
-
-            n = ngx_read_file(b->file, p, size, b->file_pos);
-            if (n != (ssize_t) size) {
-                return NGX_ERROR;
-            }
-
-            p += size;
-            continue;
-        }
-
-        p = ngx_cpymem(p, b->pos, b->last - b->pos);
-    }
-
-    body->len = len;
-
-    return NGX_OK;
 }
 
 
@@ -2022,16 +1964,12 @@ ngx_http_certmate_admin_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *json)
 {
     ngx_int_t         rc;
-    ngx_buf_t        *b;
-    ngx_chain_t       out;
     ngx_table_elt_t  *h;
 
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;
     }
-
-    r->headers_out.status = status;
 
     if (status == NGX_HTTP_UNPROCESSABLE_ENTITY) {
         ngx_str_set(&r->headers_out.status_line, "422 Unprocessable Entity");
@@ -2046,34 +1984,5 @@ ngx_http_certmate_admin_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_set(&h->key, "Cache-Control");
     ngx_str_set(&h->value, "no-store");
 
-    if (json == NULL) {
-        r->header_only = 1;
-        return ngx_http_send_header(r);
-    }
-
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_length_n = json->len;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->pos = json->data;
-    b->last = json->data + json->len;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_certmate_send(r, status, "application/json", json);
 }

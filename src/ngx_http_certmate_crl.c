@@ -6,6 +6,7 @@
 
 
 #include "ngx_http_certmate_crl.h"
+#include "ngx_http_certmate_reply.h"
 #include "ngx_certmate_store.h"
 
 
@@ -16,11 +17,8 @@ static ngx_int_t ngx_http_certmate_crl_pem(ngx_pool_t *pool,
 ngx_int_t
 ngx_http_certmate_crl_handler(ngx_http_request_t *r)
 {
-    u_char             *p;
     ngx_int_t           rc;
     ngx_str_t           format, body;
-    ngx_buf_t          *b;
-    ngx_chain_t         out;
     ngx_certmate_ca_t   ca;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
@@ -73,38 +71,12 @@ ngx_http_certmate_crl_handler(ngx_http_request_t *r)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ngx_str_set(&r->headers_out.content_type, "application/x-pem-file");
-
-    } else {
-        ngx_str_set(&r->headers_out.content_type, "application/pkix-crl");
+        return ngx_http_certmate_send(r, NGX_HTTP_OK,
+                                      "application/x-pem-file", &body);
     }
 
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = body.len;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    p = body.data;
-    b->pos = p;
-    b->last = p + body.len;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_certmate_send(r, NGX_HTTP_OK, "application/pkix-crl",
+                                  &body);
 }
 
 

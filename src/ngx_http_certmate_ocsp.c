@@ -17,6 +17,7 @@
 
 
 #include "ngx_http_certmate_ocsp.h"
+#include "ngx_http_certmate_reply.h"
 #include "ngx_certmate_ca.h"
 #include "ngx_certmate_store.h"
 
@@ -141,64 +142,24 @@ ngx_http_certmate_ocsp_not_allowed(ngx_http_request_t *r)
 static void
 ngx_http_certmate_ocsp_body(ngx_http_request_t *r)
 {
-    u_char       *p;
-    size_t        len, size;
-    ssize_t       n;
-    ngx_buf_t    *b;
-    ngx_str_t     der;
-    ngx_chain_t  *cl;
+    ngx_int_t  rc;
+    ngx_str_t  der;
 
-    len = 0;
-
-    for (cl = r->request_body ? r->request_body->bufs : NULL;
-         cl;
-         cl = cl->next)
-    {
-        b = cl->buf;
-        len += b->in_file ? (size_t) (b->file_last - b->file_pos)
-                          : (size_t) (b->last - b->pos);
-    }
+    rc = ngx_http_certmate_read_body(r, NGX_HTTP_CERTMATE_OCSP_BODY_MAX, &der);
 
     /* a chunked body has no Content-Length to refuse it early */
 
-    if (len > NGX_HTTP_CERTMATE_OCSP_BODY_MAX) {
+    if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "certmate ocsp request of %uz bytes refused", len);
+                      "certmate ocsp request of %uz bytes refused", der.len);
         ngx_http_finalize_request(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE);
         return;
     }
 
-    der.data = ngx_pnalloc(r->pool, len);
-    if (der.data == NULL) {
+    if (rc != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
-
-    p = der.data;
-
-    for (cl = r->request_body ? r->request_body->bufs : NULL;
-         cl;
-         cl = cl->next)
-    {
-        b = cl->buf;
-
-        if (b->in_file) {
-            size = b->file_last - b->file_pos;
-
-            n = ngx_read_file(b->file, p, size, b->file_pos);
-            if (n != (ssize_t) size) {
-                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-                return;
-            }
-
-            p += size;
-            continue;
-        }
-
-        p = ngx_cpymem(p, b->pos, b->last - b->pos);
-    }
-
-    der.len = len;
 
     ngx_http_finalize_request(r, ngx_http_certmate_ocsp_answer(r, &der));
 }
@@ -754,21 +715,7 @@ static ngx_int_t
 ngx_http_certmate_ocsp_send(ngx_http_request_t *r, ngx_str_t *answer,
     time_t expires)
 {
-    ngx_int_t         rc;
-    ngx_buf_t        *b;
-    ngx_chain_t       out;
     ngx_table_elt_t  *h;
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->pos = answer->data;
-    b->last = answer->data + answer->len;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
 
     if (expires > ngx_time()) {
 
@@ -795,19 +742,6 @@ ngx_http_certmate_ocsp_send(ngx_http_request_t *r, ngx_str_t *answer,
                        - h->value.data;
     }
 
-    ngx_str_set(&r->headers_out.content_type, "application/ocsp-response");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = answer->len;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_certmate_send(r, NGX_HTTP_OK, "application/ocsp-response",
+                                  answer);
 }
