@@ -1024,13 +1024,9 @@ ngx_http_certmate_acme_issuer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (ngx_strncmp(value[i].data, "key=", 4) == 0) {
-            type = ngx_certmate_key_type_parse(&v);
+            type = ngx_certmate_key_type_conf(cf, &v);
 
             if (type == NGX_ERROR) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid key type \"%V\", expected "
-                                   "ec-p256, ec-p384, rsa-2048, rsa-3072 "
-                                   "or rsa-4096", &v);
                 return NGX_CONF_ERROR;
             }
 
