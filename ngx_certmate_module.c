@@ -13,12 +13,14 @@
 #include "ngx_certmate_cache.h"
 #include "ngx_certmate_cert.h"
 #include "ngx_certmate_helper.h"
+#include "ngx_certmate_revocation.h"
 #include "ngx_certmate_store.h"
 #include "ngx_http_certmate_admin.h"
 #include "ngx_http_certmate_challenge.h"
 #include "ngx_http_certmate_crl.h"
 #include "ngx_http_certmate_ocsp.h"
 #include "ngx_http_certmate_ssl.h"
+#include "ngx_http_certmate_verify.h"
 
 #if (NGX_THREADS)
 #include <ngx_thread_pool.h>
@@ -81,6 +83,19 @@ static ngx_conf_num_bounds_t  ngx_http_certmate_cache_bounds = {
 
 static ngx_conf_post_t  ngx_http_certmate_default_name_post = {
     ngx_http_certmate_default_name
+};
+
+
+static ngx_conf_enum_t  ngx_http_certmate_verify_client_values[] = {
+    { ngx_string("off"), 0 },
+    { ngx_string("on"), NGX_HTTP_CERTMATE_VERIFY_ON },
+    { ngx_string("optional"), NGX_HTTP_CERTMATE_VERIFY_OPTIONAL },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_num_bounds_t  ngx_http_certmate_verify_depth_bounds = {
+    ngx_conf_check_num_bounds, 0, 100
 };
 
 
@@ -170,6 +185,48 @@ static ngx_command_t  ngx_http_certmate_commands[] = {
       0,
       NULL },
 
+    { ngx_string("certmate_verify_client"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_http_certmate_verify_client,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_http_certmate_srv_conf_t, verify),
+      &ngx_http_certmate_verify_client_values },
+
+    { ngx_string("certmate_verify_depth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_http_certmate_srv_conf_t, verify_depth),
+      &ngx_http_certmate_verify_depth_bounds },
+
+    { ngx_string("certmate_client_ca"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_http_certmate_client_ca,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("certmate_revocation"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_certmate_revocation,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("certmate_crl_fetch"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_certmate_crl_fetch,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("certmate_client_require"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_ANY,
+      ngx_http_certmate_client_require,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -229,7 +286,7 @@ ngx_http_certmate_add_variables(ngx_conf_t *cf)
         var->data = v->data;
     }
 
-    return NGX_OK;
+    return ngx_http_certmate_verify_add_variables(cf);
 }
 
 
@@ -247,6 +304,10 @@ ngx_http_certmate_init(ngx_conf_t *cf)
     if (cmmcf->acme_names.nelts
         && ngx_http_certmate_challenge_init(cf) != NGX_OK)
     {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_certmate_verify_init(cf) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -270,6 +331,7 @@ ngx_http_certmate_create_main_conf(ngx_conf_t *cf)
      *     cmmcf->store = NULL;
      *     cmmcf->max_size = 0;
      *     cmmcf->ca = NULL;
+     *     cmmcf->client_cas = NULL;
      */
 
     if (ngx_array_init(&cmmcf->issuers, cf->pool, 1,
@@ -280,6 +342,9 @@ ngx_http_certmate_create_main_conf(ngx_conf_t *cf)
            != NGX_OK
         || ngx_array_init(&cmmcf->profiles, cf->pool, 2,
                           sizeof(ngx_certmate_profile_t))
+           != NGX_OK
+        || ngx_array_init(&cmmcf->crl_fetches, cf->pool, 1,
+                          sizeof(ngx_certmate_crl_fetch_t))
            != NGX_OK)
     {
         return NULL;
@@ -296,8 +361,9 @@ ngx_http_certmate_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_certmate_main_conf_t *cmmcf = conf;
 
-    ngx_uint_t               i;
-    ngx_certmate_profile_t  *profile;
+    ngx_uint_t                 i;
+    ngx_certmate_profile_t    *profile;
+    ngx_certmate_crl_fetch_t  *fetch;
 
     static ngx_str_t  defaults[] = {
         ngx_string("server"),
@@ -310,6 +376,15 @@ ngx_http_certmate_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"certmate_ca\" in %s:%ui requires "
                       "\"certmate_store\"", cmmcf->ca->file, cmmcf->ca->line);
+        return NGX_CONF_ERROR;
+    }
+
+    fetch = cmmcf->crl_fetches.elts;
+
+    if (cmmcf->crl_fetches.nelts && cmmcf->store == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"certmate_crl_fetch\" in %s:%ui requires "
+                      "\"certmate_store\"", fetch[0].file, fetch[0].line);
         return NGX_CONF_ERROR;
     }
 
@@ -383,9 +458,17 @@ ngx_http_certmate_create_srv_conf(ngx_conf_t *cf)
      *     cmscf->acme = NULL;
      *     cmscf->acme_file = NULL;
      *     cmscf->acme_line = 0;
+     *     cmscf->verify_file = NULL;
+     *     cmscf->verify_line = 0;
+     *     cmscf->client_ca = { 0, NULL };
+     *     cmscf->anchors = NULL;
+     *     cmscf->trust = NULL;
+     *     cmscf->trust_version = 0;
      */
 
     cmscf->certificate = NGX_CONF_UNSET;
+    cmscf->verify = NGX_CONF_UNSET_UINT;
+    cmscf->verify_depth = NGX_CONF_UNSET;
 
     return cmscf;
 }
@@ -422,7 +505,28 @@ ngx_http_certmate_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->certificate, prev->certificate, 0);
     ngx_conf_merge_str_value(conf->default_name, prev->default_name, "");
 
+    if (conf->verify == NGX_CONF_UNSET_UINT) {
+        conf->verify_file = prev->verify_file;
+        conf->verify_line = prev->verify_line;
+    }
+
+    ngx_conf_merge_uint_value(conf->verify, prev->verify, 0);
+    ngx_conf_merge_value(conf->verify_depth, prev->verify_depth, 1);
+
+    if (conf->client_ca.data == NULL) {
+        conf->client_ca = prev->client_ca;
+        conf->anchors = prev->anchors;
+    }
+
     cmmcf = ngx_http_conf_get_module_main_conf(cf, ngx_certmate_module);
+
+    if (conf->verify && cmmcf->store == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"certmate_verify_client\" in %s:%ui requires "
+                      "\"certmate_store\"",
+                      conf->verify_file, conf->verify_line);
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->certificate && cmmcf->store == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
@@ -612,11 +716,16 @@ ngx_http_certmate_create_loc_conf(ngx_conf_t *cf)
      *     cmlcf->ocsp_signer = 0;
      *     cmlcf->prefix = { 0, NULL };
      *     cmlcf->body_limit = 0;
+     *     cmlcf->revocation_max_age = 0;
+     *     cmlcf->require_file = NULL;
+     *     cmlcf->require_line = 0;
      *     cmlcf->file = NULL;
      *     cmlcf->line = 0;
      */
 
     cmlcf->tokens = NGX_CONF_UNSET_PTR;
+    cmlcf->revocation = NGX_CONF_UNSET_UINT;
+    cmlcf->requires = NGX_CONF_UNSET_PTR;
 
     return cmlcf;
 }
@@ -629,9 +738,34 @@ ngx_http_certmate_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_certmate_loc_conf_t *conf = child;
 
     ngx_http_core_loc_conf_t       *clcf;
+    ngx_http_certmate_srv_conf_t   *cmscf;
     ngx_http_certmate_main_conf_t  *cmmcf;
 
     ngx_conf_merge_ptr_value(conf->tokens, prev->tokens, NULL);
+
+    if (conf->revocation == NGX_CONF_UNSET_UINT) {
+        conf->revocation_max_age = prev->revocation_max_age;
+    }
+
+    ngx_conf_merge_uint_value(conf->revocation, prev->revocation,
+                              NGX_HTTP_CERTMATE_REVOCATION_SOFT);
+
+    if (conf->requires == NGX_CONF_UNSET_PTR) {
+        conf->require_file = prev->require_file;
+        conf->require_line = prev->require_line;
+    }
+
+    ngx_conf_merge_ptr_value(conf->requires, prev->requires, NULL);
+
+    cmscf = ngx_http_conf_get_module_srv_conf(cf, ngx_certmate_module);
+
+    if (conf->requires && !cmscf->verify) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"certmate_client_require\" in %s:%ui needs "
+                      "\"certmate_verify_client\" in its server",
+                      conf->require_file, conf->require_line);
+        return NGX_CONF_ERROR;
+    }
 
     cmmcf = ngx_http_conf_get_module_main_conf(cf, ngx_certmate_module);
 

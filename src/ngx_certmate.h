@@ -17,6 +17,7 @@
 #define NGX_CERTMATE_ID_LEN           16
 #define NGX_CERTMATE_ID_HEX_LEN       (2 * NGX_CERTMATE_ID_LEN)
 #define NGX_CERTMATE_FINGERPRINT_LEN  32
+#define NGX_CERTMATE_ISSUER_HASH_LEN  32      /* SHA-256 of a DER name */
 #define NGX_CERTMATE_NAME_MAX         253
 #define NGX_CERTMATE_CHAIN_MAX        10      /* certificates in a chain */
 
@@ -148,6 +149,16 @@ typedef struct {
 } ngx_certmate_profile_t;
 
 
+/* "certmate_crl_fetch": a foreign CA's CRL the helper keeps */
+
+typedef struct {
+    ngx_str_t               url;
+    time_t                  interval;
+    u_char                 *file;
+    ngx_uint_t              line;
+} ngx_certmate_crl_fetch_t;
+
+
 typedef struct {
     ngx_path_t             *store;
     size_t                  max_size;
@@ -156,7 +167,15 @@ typedef struct {
     ngx_array_t             acme_names;     /* ngx_certmate_acme_name_t */
     ngx_certmate_ca_conf_t *ca;
     ngx_array_t             profiles;       /* ngx_certmate_profile_t */
+    ngx_array_t             crl_fetches;    /* ngx_certmate_crl_fetch_t */
+    STACK_OF(X509)         *client_cas;     /* of every "certmate_client_ca" */
 } ngx_http_certmate_main_conf_t;
+
+
+/* "certmate_verify_client" */
+
+#define NGX_HTTP_CERTMATE_VERIFY_ON        1
+#define NGX_HTTP_CERTMATE_VERIFY_OPTIONAL  2
 
 
 typedef struct {
@@ -169,6 +188,15 @@ typedef struct {
     ngx_array_t            *acme;       /* "certmate_acme" arguments */
     u_char                 *acme_file;
     ngx_uint_t              acme_line;
+
+    ngx_uint_t              verify;
+    ngx_int_t               verify_depth;
+    u_char                 *verify_file;
+    ngx_uint_t              verify_line;
+    ngx_str_t               client_ca;
+    STACK_OF(X509)         *anchors;    /* of "certmate_client_ca" */
+    X509_STORE             *trust;      /* per worker: anchors and the CA */
+    uint64_t                trust_version;
 } ngx_http_certmate_srv_conf_t;
 
 
@@ -176,6 +204,23 @@ typedef struct {
     ngx_str_t               name;
     u_char                  hash[32];   /* SHA-256 of the token */
 } ngx_http_certmate_token_t;
+
+
+/* "certmate_revocation" */
+
+#define NGX_HTTP_CERTMATE_REVOCATION_HARD  1
+#define NGX_HTTP_CERTMATE_REVOCATION_SOFT  2
+
+
+/* one "certmate_client_require": all of its conditions must hold */
+
+typedef struct {
+    ngx_str_t               profile;
+#if (NGX_PCRE)
+    ngx_regex_t            *san;
+    ngx_regex_t            *subject;
+#endif
+} ngx_http_certmate_require_t;
 
 
 /* "certmate_ocsp signer=" */
@@ -190,9 +235,26 @@ typedef struct {
     ngx_str_t               prefix;     /* the location's name */
     off_t                   body_limit;
     ngx_array_t            *tokens;     /* ngx_http_certmate_token_t */
+    ngx_uint_t              revocation;
+    time_t                  revocation_max_age;
+    ngx_array_t            *requires;   /* ngx_http_certmate_require_t */
+    u_char                 *require_file;
+    ngx_uint_t              require_line;
     u_char                 *file;
     ngx_uint_t              line;
 } ngx_http_certmate_loc_conf_t;
+
+
+typedef struct ngx_http_certmate_client_s     ngx_http_certmate_client_t;
+typedef struct ngx_http_certmate_admin_ctx_s  ngx_http_certmate_admin_ctx_t;
+
+
+/* a request's state: its client certificate, the admin call under way */
+
+typedef struct {
+    ngx_http_certmate_client_t     *client;
+    ngx_http_certmate_admin_ctx_t  *admin;
+} ngx_http_certmate_ctx_t;
 
 
 extern ngx_module_t  ngx_certmate_module;

@@ -620,6 +620,24 @@ ngx_certmate_cert_time(const ASN1_TIME *t)
 }
 
 
+/* a CA's name as foreign revocation data knows it: SHA-256 of its DER */
+
+ngx_int_t
+ngx_certmate_issuer_hash(X509_NAME *name, u_char *hash)
+{
+    size_t                len;
+    const unsigned char  *der;
+
+    if (X509_NAME_get0_der(name, &der, &len) != 1
+        || SHA256(der, len, hash) == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 /*
  * The handshake cache's way in: a stored chain split into certificates,
  * each parsed, and the stored key parsed.

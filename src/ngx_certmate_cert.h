@@ -43,6 +43,7 @@ ngx_int_t ngx_certmate_cert_serial(ngx_pool_t *pool, X509 *x,
 ngx_int_t ngx_certmate_cert_x509_name(ngx_pool_t *pool, X509_NAME *name,
     ngx_str_t *text);
 time_t ngx_certmate_cert_time(const ASN1_TIME *t);
+ngx_int_t ngx_certmate_issuer_hash(X509_NAME *name, u_char *hash);
 
 ngx_int_t ngx_certmate_key_encode(ngx_pool_t *pool, EVP_PKEY *key,
     ngx_str_t *der);

@@ -10,6 +10,7 @@
 #include "ngx_certmate_helper.h"
 #include "ngx_certmate_acme.h"
 #include "ngx_certmate_ca.h"
+#include "ngx_certmate_revocation.h"
 #include "ngx_certmate_store.h"
 
 
@@ -37,6 +38,7 @@ ngx_certmate_helper_manager(void *data)
 
     wait = ngx_certmate_acme_tick(cmmcf, ngx_cycle->log);
     wait = ngx_min(wait, ngx_certmate_ca_tick(cmmcf, ngx_cycle->log));
+    wait = ngx_min(wait, ngx_certmate_revocation_tick(cmmcf, ngx_cycle->log));
 
     return ngx_min(wait, (ngx_msec_t) (readers - now) * 1000);
 }

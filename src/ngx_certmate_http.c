@@ -350,7 +350,10 @@ ngx_certmate_http_write(char *p, size_t size, size_t n, void *data)
 
     len = size * n;
 
-    if (http->response.len + len > NGX_CERTMATE_HTTP_MAX_RESPONSE) {
+    if (http->response.len + len > (http->max_response
+                                    ? http->max_response
+                                    : NGX_CERTMATE_HTTP_MAX_RESPONSE))
+    {
         ngx_str_set(&http->error, "response too large");
         return 0;
     }

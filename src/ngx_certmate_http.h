@@ -26,6 +26,7 @@ struct ngx_certmate_http_s {
     const char                    *accept;
     ngx_str_t                      ca_bundle;
     ngx_msec_t                     timeout;
+    size_t                         max_response;    /* 0: 1 MB */
 
     ngx_certmate_http_handler_pt   handler;
     void                          *data;

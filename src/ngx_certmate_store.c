@@ -30,6 +30,20 @@
  *                              revocation time and reason, the DER, the
  *                              profile, the id of its stored record
  *             meta "revocations" -> uint64, bumped by every revocation
+ *   crls      URL           -> a foreign CRL the helper fetches: when,
+ *                              what it had, the CA certificate seen with
+ *                              it (for distribution points), the error
+ *   revoked   issuer hash   -> the CRL state of a foreign CA: its
+ *                              thisUpdate, nextUpdate, when fetched
+ *             issuer hash + serial
+ *                           -> an entry of that CRL: time and reason
+ *   ocsp      issuer hash + serial
+ *                           -> an OCSP answer for a foreign certificate
+ *                              seen at a handshake (or the wish for one):
+ *                              status, times, the responder URL and the
+ *                              issuer's certificate
+ *
+ * An issuer hash is the SHA-256 of the CA's DER name.
  *
  * Records are a fixed header, the lengths of the blobs that follow it
  * (uint32 each) and the blobs.  A certificate's version is the
@@ -43,7 +57,7 @@
 
 
 #define NGX_CERTMATE_STORE_FORMAT   1
-#define NGX_CERTMATE_STORE_DBS      10
+#define NGX_CERTMATE_STORE_DBS      16
 #define NGX_CERTMATE_STORE_READERS  510
 #define NGX_CERTMATE_STORE_RETRY    1
 
@@ -52,6 +66,8 @@
 #define NGX_CERTMATE_STORE_ACCOUNT_BLOBS  3
 #define NGX_CERTMATE_STORE_CA_BLOBS       6
 #define NGX_CERTMATE_STORE_SERIAL_BLOBS   2
+#define NGX_CERTMATE_STORE_CRL_BLOBS      2
+#define NGX_CERTMATE_STORE_OCSP_BLOBS     3
 
 #define NGX_CERTMATE_STORE_CERT_REVOKED   0x0001
 #define NGX_CERTMATE_STORE_CERT_CLIENT    0x0002
@@ -111,6 +127,49 @@ typedef struct {
 
 
 typedef struct {
+    uint32_t        format;
+    uint32_t        failures;
+    int64_t         next_fetch;
+    int64_t         fetched;
+    int64_t         this_update;
+    int64_t         next_update;
+    uint64_t        entries;
+} ngx_certmate_store_crl_rec_t;
+
+
+/* "revoked": the state of a CA's CRL, and its entries */
+
+typedef struct {
+    uint32_t        format;
+    uint32_t        reserved;
+    int64_t         this_update;
+    int64_t         next_update;
+    int64_t         fetched;
+} ngx_certmate_store_crl_state_rec_t;
+
+
+typedef struct {
+    int64_t         revoked_at;
+    uint32_t        reason;
+    uint32_t        reserved;
+} ngx_certmate_store_revoked_rec_t;
+
+
+typedef struct {
+    uint32_t        format;
+    uint8_t         answered;
+    uint8_t         status;
+    uint8_t         reason;
+    uint8_t         failures;
+    int64_t         revoked_at;
+    int64_t         this_update;
+    int64_t         next_update;
+    int64_t         fetched;
+    int64_t         next_fetch;
+} ngx_certmate_store_ocsp_rec_t;
+
+
+typedef struct {
     u_char          key_class;
     u_char          newness[8];     /* ~version, big-endian */
     u_char          id[NGX_CERTMATE_ID_LEN];
@@ -131,6 +190,9 @@ typedef struct {
     MDB_dbi         tokens;
     MDB_dbi         ca;
     MDB_dbi         serials;
+    MDB_dbi         crls;
+    MDB_dbi         revoked;
+    MDB_dbi         ocsp;
 
     MDB_txn        *rtxn;           /* reset between uses */
     MDB_cursor     *names_cursor;
@@ -179,6 +241,20 @@ static void ngx_certmate_store_ca_blobs(ngx_certmate_ca_t *ca,
     ngx_str_t **blobs);
 static ngx_int_t ngx_certmate_store_serial_decode(MDB_val *key,
     MDB_val *data, ngx_certmate_serial_t *s, ngx_log_t *log);
+static ngx_int_t ngx_certmate_store_revocation_key(u_char *buf,
+    u_char *issuer, ngx_str_t *serial, MDB_val *key);
+static ngx_int_t ngx_certmate_store_next_key(MDB_dbi dbi, ngx_str_t *after,
+    MDB_val *key, MDB_val *data, ngx_log_t *log);
+static ngx_int_t ngx_certmate_store_crl_decode(MDB_val *key, MDB_val *data,
+    ngx_certmate_crl_source_t *src, ngx_log_t *log);
+static ngx_int_t ngx_certmate_store_ocsp_decode(MDB_val *key, MDB_val *data,
+    ngx_certmate_ocsp_entry_t *entry, ngx_log_t *log);
+static ngx_int_t ngx_certmate_store_known(MDB_dbi dbi, MDB_val *key,
+    ngx_log_t *log);
+static ngx_int_t ngx_certmate_store_crl_write(MDB_txn *txn,
+    ngx_certmate_crl_source_t *src, unsigned int flags, ngx_log_t *log);
+static ngx_int_t ngx_certmate_store_ocsp_write(MDB_txn *txn,
+    ngx_certmate_ocsp_entry_t *entry, unsigned int flags, ngx_log_t *log);
 static ngx_int_t ngx_certmate_store_get_copy(MDB_txn *txn, MDB_dbi dbi,
     MDB_val *key, MDB_val *data, u_char **copy, ngx_log_t *log);
 static ngx_int_t ngx_certmate_store_serial_write(MDB_txn *txn,
@@ -323,6 +399,18 @@ ngx_certmate_store_setup(ngx_log_t *log)
 
     if (rc == MDB_SUCCESS) {
         rc = mdb_dbi_open(txn, "serials", MDB_CREATE, &st->serials);
+    }
+
+    if (rc == MDB_SUCCESS) {
+        rc = mdb_dbi_open(txn, "crls", MDB_CREATE, &st->crls);
+    }
+
+    if (rc == MDB_SUCCESS) {
+        rc = mdb_dbi_open(txn, "revoked", MDB_CREATE, &st->revoked);
+    }
+
+    if (rc == MDB_SUCCESS) {
+        rc = mdb_dbi_open(txn, "ocsp", MDB_CREATE, &st->ocsp);
     }
 
     if (rc != MDB_SUCCESS) {
@@ -1587,6 +1675,635 @@ done:
  * own, which the writes that follow do not reuse; the copy before is
  * freed.  NGX_DECLINED: there is none.
  */
+
+/*
+ * Foreign revocation data: what a CRL says of a serial, with the CRL's
+ * times; NGX_DECLINED: no CRL of that issuer
+ */
+
+ngx_int_t
+ngx_certmate_store_crl_find(u_char *issuer, ngx_str_t *serial,
+    ngx_certmate_revocation_t *rv, ngx_log_t *log)
+{
+    MDB_val                              key, data;
+    ngx_int_t                            rc;
+    ngx_certmate_store_revoked_rec_t     entry;
+    ngx_certmate_store_crl_state_rec_t   state;
+    u_char                               buf[NGX_CERTMATE_ISSUER_HASH_LEN
+                                             + 20];
+
+    key.mv_data = issuer;
+    key.mv_size = NGX_CERTMATE_ISSUER_HASH_LEN;
+
+    rc = ngx_certmate_store_read(ngx_certmate_store.revoked, &key, &data,
+                                 log);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (data.mv_size != sizeof(state)) {
+        goto damaged;
+    }
+
+    ngx_memcpy(&state, data.mv_data, sizeof(state));
+
+    ngx_memzero(rv, sizeof(ngx_certmate_revocation_t));
+
+    rv->status = NGX_CERTMATE_SERIAL_GOOD;
+    rv->this_update = state.this_update;
+    rv->next_update = state.next_update;
+    rv->fetched = state.fetched;
+
+    if (ngx_certmate_store_revocation_key(buf, issuer, serial, &key)
+        != NGX_OK)
+    {
+        return NGX_OK;
+    }
+
+    rc = ngx_certmate_store_read(ngx_certmate_store.revoked, &key, &data,
+                                 log);
+    if (rc == NGX_DECLINED) {
+        return NGX_OK;
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (data.mv_size != sizeof(entry)) {
+        goto damaged;
+    }
+
+    ngx_memcpy(&entry, data.mv_data, sizeof(entry));
+
+    rv->status = NGX_CERTMATE_SERIAL_REVOKED;
+    rv->reason = entry.reason;
+    rv->revoked_at = entry.revoked_at;
+
+    return NGX_OK;
+
+damaged:
+
+    ngx_log_error(NGX_LOG_ALERT, log, 0,
+                  "certmate store has a damaged revoked record");
+    return NGX_ERROR;
+}
+
+
+/* the OCSP answer for a foreign serial; NGX_DECLINED: none yet */
+
+ngx_int_t
+ngx_certmate_store_ocsp_find(u_char *issuer, ngx_str_t *serial,
+    ngx_certmate_revocation_t *rv, ngx_log_t *log)
+{
+    MDB_val                    key, data;
+    ngx_int_t                  rc;
+    ngx_certmate_ocsp_entry_t  entry;
+    u_char                     buf[NGX_CERTMATE_ISSUER_HASH_LEN + 20];
+
+    if (ngx_certmate_store_revocation_key(buf, issuer, serial, &key)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_certmate_store_read(ngx_certmate_store.ocsp, &key, &data, log);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_certmate_store_ocsp_decode(&key, &data, &entry, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (!entry.answered) {
+        return NGX_DECLINED;
+    }
+
+    *rv = entry.answer;
+
+    return NGX_OK;
+}
+
+
+/* the CRL source after "after" (NULL: the first), in URL order */
+
+ngx_int_t
+ngx_certmate_store_crl_source_next(ngx_str_t *after,
+    ngx_certmate_crl_source_t *src, ngx_log_t *log)
+{
+    MDB_val    key, data;
+    ngx_int_t  rc;
+
+    rc = ngx_certmate_store_next_key(ngx_certmate_store.crls, after, &key,
+                                     &data, log);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_certmate_store_crl_decode(&key, &data, src, log);
+}
+
+
+/* the OCSP entry after the key "after" (NULL: the first) */
+
+ngx_int_t
+ngx_certmate_store_ocsp_next(ngx_str_t *after,
+    ngx_certmate_ocsp_entry_t *entry, ngx_log_t *log)
+{
+    MDB_val    key, data;
+    ngx_int_t  rc;
+
+    rc = ngx_certmate_store_next_key(ngx_certmate_store.ocsp, after, &key,
+                                     &data, log);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_certmate_store_ocsp_decode(&key, &data, entry, log);
+}
+
+
+static ngx_int_t
+ngx_certmate_store_revocation_key(u_char *buf, u_char *issuer,
+    ngx_str_t *serial, MDB_val *key)
+{
+    if (serial->len == 0 || serial->len > 20) {
+        return NGX_DECLINED;
+    }
+
+    ngx_memcpy(buf, issuer, NGX_CERTMATE_ISSUER_HASH_LEN);
+    ngx_memcpy(buf + NGX_CERTMATE_ISSUER_HASH_LEN, serial->data, serial->len);
+
+    key->mv_data = buf;
+    key->mv_size = NGX_CERTMATE_ISSUER_HASH_LEN + serial->len;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_certmate_store_next_key(MDB_dbi dbi, ngx_str_t *after, MDB_val *key,
+    MDB_val *data, ngx_log_t *log)
+{
+    int          rc;
+    ngx_int_t    ret;
+    MDB_cursor  *cursor;
+
+    rc = mdb_cursor_open(ngx_certmate_store.rtxn, dbi, &cursor);
+    if (rc != MDB_SUCCESS) {
+        return ngx_certmate_store_error(rc, "mdb_cursor_open()", log);
+    }
+
+    if (after == NULL) {
+        rc = mdb_cursor_get(cursor, key, data, MDB_FIRST);
+
+    } else {
+        key->mv_data = after->data;
+        key->mv_size = after->len;
+
+        rc = mdb_cursor_get(cursor, key, data, MDB_SET_RANGE);
+
+        if (rc == MDB_SUCCESS
+            && key->mv_size == after->len
+            && ngx_memcmp(key->mv_data, after->data, after->len) == 0)
+        {
+            rc = mdb_cursor_get(cursor, key, data, MDB_NEXT);
+        }
+    }
+
+    if (rc == MDB_NOTFOUND) {
+        ret = NGX_DECLINED;
+
+    } else if (rc != MDB_SUCCESS) {
+        ret = ngx_certmate_store_error(rc, "mdb_cursor_get()", log);
+
+    } else {
+        ret = NGX_OK;
+    }
+
+    mdb_cursor_close(cursor);
+
+    return ret;
+}
+
+
+static ngx_int_t
+ngx_certmate_store_crl_decode(MDB_val *key, MDB_val *data,
+    ngx_certmate_crl_source_t *src, ngx_log_t *log)
+{
+    ngx_str_t                     *blobs[NGX_CERTMATE_STORE_CRL_BLOBS];
+    ngx_certmate_store_crl_rec_t   rec;
+
+    blobs[0] = &src->issuer;
+    blobs[1] = &src->error;
+
+    if (ngx_certmate_store_decode(data, &rec, sizeof(rec), blobs,
+                                  NGX_CERTMATE_STORE_CRL_BLOBS)
+        != NGX_OK
+        || rec.format != NGX_CERTMATE_STORE_FORMAT)
+    {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "certmate store has a damaged crl record");
+        return NGX_ERROR;
+    }
+
+    src->url.data = key->mv_data;
+    src->url.len = key->mv_size;
+    src->next_fetch = rec.next_fetch;
+    src->fetched = rec.fetched;
+    src->this_update = rec.this_update;
+    src->next_update = rec.next_update;
+    src->failures = rec.failures;
+    src->entries = rec.entries;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_certmate_store_ocsp_decode(MDB_val *key, MDB_val *data,
+    ngx_certmate_ocsp_entry_t *entry, ngx_log_t *log)
+{
+    ngx_str_t                      *blobs[NGX_CERTMATE_STORE_OCSP_BLOBS];
+    ngx_certmate_store_ocsp_rec_t   rec;
+
+    blobs[0] = &entry->url;
+    blobs[1] = &entry->issuer;
+    blobs[2] = &entry->error;
+
+    if (key->mv_size <= NGX_CERTMATE_ISSUER_HASH_LEN
+        || ngx_certmate_store_decode(data, &rec, sizeof(rec), blobs,
+                                     NGX_CERTMATE_STORE_OCSP_BLOBS)
+           != NGX_OK
+        || rec.format != NGX_CERTMATE_STORE_FORMAT)
+    {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "certmate store has a damaged ocsp record");
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(entry->issuer_hash, key->mv_data,
+               NGX_CERTMATE_ISSUER_HASH_LEN);
+    entry->serial.data = (u_char *) key->mv_data
+                         + NGX_CERTMATE_ISSUER_HASH_LEN;
+    entry->serial.len = key->mv_size - NGX_CERTMATE_ISSUER_HASH_LEN;
+
+    entry->answered = rec.answered;
+    entry->answer.status = rec.status;
+    entry->answer.reason = rec.reason;
+    entry->answer.revoked_at = rec.revoked_at;
+    entry->answer.this_update = rec.this_update;
+    entry->answer.next_update = rec.next_update;
+    entry->answer.fetched = rec.fetched;
+    entry->next_fetch = rec.next_fetch;
+    entry->failures = rec.failures;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A worker notes a CRL distribution point or a certificate to ask an
+ * OCSP responder about, for the helper; a read first, so that what is
+ * known costs no write.
+ */
+
+ngx_int_t
+ngx_certmate_store_crl_want(ngx_str_t *url, ngx_str_t *issuer,
+    ngx_log_t *log)
+{
+    MDB_val                    key;
+    MDB_txn                   *txn;
+    ngx_int_t                  rc;
+    ngx_certmate_crl_source_t  src;
+
+    if (url->len == 0 || url->len > 500) {
+        return NGX_DECLINED;
+    }
+
+    key.mv_data = url->data;
+    key.mv_size = url->len;
+
+    rc = ngx_certmate_store_known(ngx_certmate_store.crls, &key, log);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    ngx_memzero(&src, sizeof(ngx_certmate_crl_source_t));
+    src.url = *url;
+    src.issuer = *issuer;
+
+    if (ngx_certmate_store_write_begin(&txn, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_certmate_store_crl_write(txn, &src, MDB_NOOVERWRITE, log);
+
+    if (rc == NGX_OK) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "certmate will fetch the CRL \"%V\"", url);
+    }
+
+    return ngx_certmate_store_write_end(txn, rc == NGX_DECLINED ? NGX_OK : rc,
+                                        log);
+}
+
+
+ngx_int_t
+ngx_certmate_store_ocsp_want(u_char *issuer, ngx_str_t *serial,
+    ngx_str_t *url, ngx_str_t *issuer_cert, ngx_log_t *log)
+{
+    MDB_val                    key;
+    MDB_txn                   *txn;
+    ngx_int_t                  rc;
+    ngx_certmate_ocsp_entry_t  entry;
+    u_char                     buf[NGX_CERTMATE_ISSUER_HASH_LEN + 20];
+
+    if (ngx_certmate_store_revocation_key(buf, issuer, serial, &key)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_certmate_store_known(ngx_certmate_store.ocsp, &key, log);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    ngx_memzero(&entry, sizeof(ngx_certmate_ocsp_entry_t));
+    ngx_memcpy(entry.issuer_hash, issuer, NGX_CERTMATE_ISSUER_HASH_LEN);
+    entry.serial = *serial;
+    entry.url = *url;
+    entry.issuer = *issuer_cert;
+
+    if (ngx_certmate_store_write_begin(&txn, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_certmate_store_ocsp_write(txn, &entry, MDB_NOOVERWRITE, log);
+
+    return ngx_certmate_store_write_end(txn, rc == NGX_DECLINED ? NGX_OK : rc,
+                                        log);
+}
+
+
+/* NGX_OK: the key is there; NGX_DECLINED: it is not */
+
+static ngx_int_t
+ngx_certmate_store_known(MDB_dbi dbi, MDB_val *key, ngx_log_t *log)
+{
+    MDB_val    data;
+    ngx_int_t  rc;
+
+    if (ngx_certmate_store_read_begin(log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_certmate_store_read(dbi, key, &data, log);
+
+    ngx_certmate_store_read_end();
+
+    return rc;
+}
+
+
+ngx_int_t
+ngx_certmate_store_crl_source_put(ngx_certmate_crl_source_t *src,
+    ngx_log_t *log)
+{
+    MDB_txn  *txn;
+
+    if (ngx_certmate_store_write_begin(&txn, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_certmate_store_write_end(txn,
+                             ngx_certmate_store_crl_write(txn, src, 0, log),
+                             log);
+}
+
+
+/*
+ * A new CRL of an issuer: its entries replace the old ones, its times
+ * the issuer's state, in one transaction with the source's record;
+ * without entries, the stored ones stay.
+ */
+
+ngx_int_t
+ngx_certmate_store_crl_replace(ngx_certmate_crl_source_t *src,
+    u_char *issuer, ngx_certmate_crl_entry_t *entries, ngx_uint_t n,
+    ngx_log_t *log)
+{
+    int                                  rc;
+    MDB_val                              key, data;
+    MDB_txn                             *txn;
+    ngx_int_t                            ret;
+    ngx_uint_t                           i;
+    MDB_cursor                          *cursor;
+    ngx_certmate_store_revoked_rec_t     entry;
+    ngx_certmate_store_crl_state_rec_t   state;
+    u_char                               buf[NGX_CERTMATE_ISSUER_HASH_LEN
+                                             + 20];
+
+    if (ngx_certmate_store_write_begin(&txn, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (entries == NULL) {
+        goto state;
+    }
+
+    rc = mdb_cursor_open(txn, ngx_certmate_store.revoked, &cursor);
+    if (rc != MDB_SUCCESS) {
+        return ngx_certmate_store_write_end(txn,
+                      ngx_certmate_store_error(rc, "mdb_cursor_open()", log),
+                      log);
+    }
+
+    key.mv_data = issuer;
+    key.mv_size = NGX_CERTMATE_ISSUER_HASH_LEN;
+
+    for (rc = mdb_cursor_get(cursor, &key, &data, MDB_SET_RANGE);
+         rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(cursor, &key, &data, MDB_NEXT))
+    {
+        if (key.mv_size < NGX_CERTMATE_ISSUER_HASH_LEN
+            || ngx_memcmp(key.mv_data, issuer, NGX_CERTMATE_ISSUER_HASH_LEN)
+               != 0)
+        {
+            break;
+        }
+
+        rc = mdb_cursor_del(cursor, 0);
+        if (rc != MDB_SUCCESS) {
+            break;
+        }
+    }
+
+    mdb_cursor_close(cursor);
+
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
+        return ngx_certmate_store_write_end(txn,
+                       ngx_certmate_store_error(rc, "mdb_cursor_del()", log),
+                       log);
+    }
+
+state:
+
+    ngx_memzero(&state, sizeof(state));
+    state.format = NGX_CERTMATE_STORE_FORMAT;
+    state.this_update = src->this_update;
+    state.next_update = src->next_update;
+    state.fetched = src->fetched;
+
+    key.mv_data = issuer;
+    key.mv_size = NGX_CERTMATE_ISSUER_HASH_LEN;
+    data.mv_data = &state;
+    data.mv_size = sizeof(state);
+
+    rc = mdb_put(txn, ngx_certmate_store.revoked, &key, &data, 0);
+
+    ngx_memzero(&entry, sizeof(entry));
+    data.mv_data = &entry;
+    data.mv_size = sizeof(entry);
+
+    for (i = 0; rc == MDB_SUCCESS && entries && i < n; i++) {
+        if (ngx_certmate_store_revocation_key(buf, issuer, &entries[i].serial,
+                                              &key)
+            != NGX_OK)
+        {
+            continue;
+        }
+
+        entry.revoked_at = entries[i].revoked_at;
+        entry.reason = entries[i].reason;
+
+        rc = mdb_put(txn, ngx_certmate_store.revoked, &key, &data, 0);
+    }
+
+    if (rc != MDB_SUCCESS) {
+        return ngx_certmate_store_write_end(txn,
+                              ngx_certmate_store_error(rc, "mdb_put()", log),
+                              log);
+    }
+
+    ret = ngx_certmate_store_crl_write(txn, src, 0, log);
+
+    return ngx_certmate_store_write_end(txn, ret, log);
+}
+
+
+ngx_int_t
+ngx_certmate_store_ocsp_put(ngx_certmate_ocsp_entry_t *entry,
+    ngx_log_t *log)
+{
+    MDB_txn  *txn;
+
+    if (ngx_certmate_store_write_begin(&txn, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_certmate_store_write_end(txn,
+                           ngx_certmate_store_ocsp_write(txn, entry, 0, log),
+                           log);
+}
+
+
+/* NGX_DECLINED: with MDB_NOOVERWRITE, the record is there */
+
+static ngx_int_t
+ngx_certmate_store_crl_write(MDB_txn *txn, ngx_certmate_crl_source_t *src,
+    unsigned int flags, ngx_log_t *log)
+{
+    int                            rc;
+    MDB_val                        key, data;
+    ngx_str_t                     *blobs[NGX_CERTMATE_STORE_CRL_BLOBS];
+    ngx_certmate_store_crl_rec_t   rec;
+
+    key.mv_data = src->url.data;
+    key.mv_size = src->url.len;
+
+    if (flags & MDB_NOOVERWRITE) {
+        rc = mdb_get(txn, ngx_certmate_store.crls, &key, &data);
+
+        if (rc == MDB_SUCCESS) {
+            return NGX_DECLINED;
+        }
+
+        if (rc != MDB_NOTFOUND) {
+            return ngx_certmate_store_error(rc, "mdb_get()", log);
+        }
+    }
+
+    ngx_memzero(&rec, sizeof(rec));
+    rec.format = NGX_CERTMATE_STORE_FORMAT;
+    rec.failures = src->failures;
+    rec.next_fetch = src->next_fetch;
+    rec.fetched = src->fetched;
+    rec.this_update = src->this_update;
+    rec.next_update = src->next_update;
+    rec.entries = src->entries;
+
+    blobs[0] = &src->issuer;
+    blobs[1] = &src->error;
+
+    return ngx_certmate_store_encode(txn, ngx_certmate_store.crls, &key, &rec,
+                                     sizeof(rec), blobs,
+                                     NGX_CERTMATE_STORE_CRL_BLOBS, log);
+}
+
+
+static ngx_int_t
+ngx_certmate_store_ocsp_write(MDB_txn *txn, ngx_certmate_ocsp_entry_t *entry,
+    unsigned int flags, ngx_log_t *log)
+{
+    int                             rc;
+    MDB_val                         key, data;
+    ngx_str_t                      *blobs[NGX_CERTMATE_STORE_OCSP_BLOBS];
+    ngx_certmate_store_ocsp_rec_t   rec;
+    u_char                          buf[NGX_CERTMATE_ISSUER_HASH_LEN + 20];
+
+    if (ngx_certmate_store_revocation_key(buf, entry->issuer_hash,
+                                          &entry->serial, &key)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (flags & MDB_NOOVERWRITE) {
+        rc = mdb_get(txn, ngx_certmate_store.ocsp, &key, &data);
+
+        if (rc == MDB_SUCCESS) {
+            return NGX_DECLINED;
+        }
+
+        if (rc != MDB_NOTFOUND) {
+            return ngx_certmate_store_error(rc, "mdb_get()", log);
+        }
+    }
+
+    ngx_memzero(&rec, sizeof(rec));
+    rec.format = NGX_CERTMATE_STORE_FORMAT;
+    rec.answered = (uint8_t) entry->answered;
+    rec.status = (uint8_t) entry->answer.status;
+    rec.reason = (uint8_t) entry->answer.reason;
+    rec.failures = (uint8_t) ngx_min(entry->failures, 255);
+    rec.revoked_at = entry->answer.revoked_at;
+    rec.this_update = entry->answer.this_update;
+    rec.next_update = entry->answer.next_update;
+    rec.fetched = entry->answer.fetched;
+    rec.next_fetch = entry->next_fetch;
+
+    blobs[0] = &entry->url;
+    blobs[1] = &entry->issuer;
+    blobs[2] = &entry->error;
+
+    return ngx_certmate_store_encode(txn, ngx_certmate_store.ocsp, &key, &rec,
+                                     sizeof(rec), blobs,
+                                     NGX_CERTMATE_STORE_OCSP_BLOBS, log);
+}
+
 
 static ngx_int_t
 ngx_certmate_store_get_copy(MDB_txn *txn, MDB_dbi dbi, MDB_val *key,

@@ -76,6 +76,7 @@ typedef struct {
 
 #define NGX_CERTMATE_SERIAL_GOOD     0
 #define NGX_CERTMATE_SERIAL_REVOKED  1
+#define NGX_CERTMATE_SERIAL_UNKNOWN  2      /* an OCSP answer's */
 
 typedef struct {
     ngx_str_t   serial;         /* the INTEGER's content octets */
@@ -91,6 +92,58 @@ typedef struct {
 
 typedef ngx_int_t (*ngx_certmate_serial_pt)(ngx_certmate_serial_t *serial,
     void *data);
+
+
+/*
+ * What a foreign CA's CRL or OCSP responder says of a serial; foreign
+ * CAs are known by the SHA-256 of their DER name (the "issuer hash").
+ */
+
+typedef struct {
+    ngx_uint_t  status;         /* NGX_CERTMATE_SERIAL_* */
+    ngx_uint_t  reason;
+    time_t      revoked_at;
+    time_t      this_update;
+    time_t      next_update;    /* 0: none given */
+    time_t      fetched;        /* when the helper last got it */
+} ngx_certmate_revocation_t;
+
+
+/* a CRL the helper fetches: configured, or a distribution point seen */
+
+typedef struct {
+    ngx_str_t   url;
+    time_t      next_fetch;
+    time_t      fetched;        /* 0: never */
+    time_t      this_update;
+    time_t      next_update;
+    ngx_uint_t  failures;       /* since the last success */
+    ngx_uint_t  entries;
+    ngx_str_t   issuer;         /* the CA seen with it, DER; may be empty */
+    ngx_str_t   error;          /* of the last failure */
+} ngx_certmate_crl_source_t;
+
+
+typedef struct {
+    ngx_str_t   serial;         /* the INTEGER's content octets */
+    ngx_uint_t  reason;
+    time_t      revoked_at;
+} ngx_certmate_crl_entry_t;
+
+
+/* an OCSP answer the helper keeps for a foreign certificate seen */
+
+typedef struct {
+    u_char                     issuer_hash[NGX_CERTMATE_ISSUER_HASH_LEN];
+    ngx_str_t                  serial;
+    ngx_uint_t                 answered;    /* 0: asked for, none yet */
+    ngx_certmate_revocation_t  answer;
+    time_t                     next_fetch;
+    ngx_uint_t                 failures;
+    ngx_str_t                  url;
+    ngx_str_t                  issuer;      /* the issuer's DER */
+    ngx_str_t                  error;
+} ngx_certmate_ocsp_entry_t;
 
 
 /* an ACME account */
@@ -133,6 +186,28 @@ ngx_int_t ngx_certmate_store_serial_get(ngx_str_t *serial,
     ngx_certmate_serial_t *s, ngx_log_t *log);
 ngx_int_t ngx_certmate_store_serial_each(ngx_certmate_serial_pt handler,
     void *data, ngx_log_t *log);
+
+ngx_int_t ngx_certmate_store_crl_find(u_char *issuer, ngx_str_t *serial,
+    ngx_certmate_revocation_t *rv, ngx_log_t *log);
+ngx_int_t ngx_certmate_store_ocsp_find(u_char *issuer, ngx_str_t *serial,
+    ngx_certmate_revocation_t *rv, ngx_log_t *log);
+ngx_int_t ngx_certmate_store_crl_source_next(ngx_str_t *after,
+    ngx_certmate_crl_source_t *src, ngx_log_t *log);
+ngx_int_t ngx_certmate_store_ocsp_next(ngx_str_t *after,
+    ngx_certmate_ocsp_entry_t *entry, ngx_log_t *log);
+
+ngx_int_t ngx_certmate_store_crl_want(ngx_str_t *url, ngx_str_t *issuer,
+    ngx_log_t *log);
+ngx_int_t ngx_certmate_store_ocsp_want(u_char *issuer, ngx_str_t *serial,
+    ngx_str_t *url, ngx_str_t *issuer_cert, ngx_log_t *log);
+ngx_int_t ngx_certmate_store_crl_source_put(ngx_certmate_crl_source_t *src,
+    ngx_log_t *log);
+/* entries NULL: the CRL is the one stored, only its times change */
+ngx_int_t ngx_certmate_store_crl_replace(ngx_certmate_crl_source_t *src,
+    u_char *issuer, ngx_certmate_crl_entry_t *entries, ngx_uint_t n,
+    ngx_log_t *log);
+ngx_int_t ngx_certmate_store_ocsp_put(ngx_certmate_ocsp_entry_t *entry,
+    ngx_log_t *log);
 
 ngx_int_t ngx_certmate_store_put(ngx_certmate_cert_t *cert,
     ngx_uint_t *replaced, ngx_log_t *log);

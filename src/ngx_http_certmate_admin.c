@@ -61,10 +61,10 @@ typedef struct {
 } ngx_http_certmate_admin_route_t;
 
 
-typedef struct {
+struct ngx_http_certmate_admin_ctx_s {
     ngx_http_certmate_admin_route_t  *route;
     ngx_str_t                         arg;
-} ngx_http_certmate_admin_ctx_t;
+};
 
 
 /* an issuance with a key of ours, made in a thread when it is RSA */
@@ -1771,6 +1771,7 @@ ngx_http_certmate_admin_read(ngx_http_request_t *r,
     ngx_int_t                       rc;
     ngx_str_t                      *type;
     ngx_certmate_problem_t          problem;
+    ngx_http_certmate_ctx_t        *rctx;
     ngx_http_certmate_loc_conf_t   *cmlcf;
     ngx_http_certmate_admin_ctx_t  *ctx;
 
@@ -1822,15 +1823,17 @@ ngx_http_certmate_admin_read(ngx_http_request_t *r,
                                          &problem);
     }
 
+    rctx = ngx_http_certmate_ctx(r);
     ctx = ngx_palloc(r->pool, sizeof(ngx_http_certmate_admin_ctx_t));
-    if (ctx == NULL) {
+
+    if (rctx == NULL || ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ctx->route = route;
     ctx->arg = *arg;
 
-    ngx_http_set_ctx(r, ctx, ngx_certmate_module);
+    rctx->admin = ctx;
 
     rc = ngx_http_read_client_request_body(r,
                                            ngx_http_certmate_admin_read_done);
@@ -1849,7 +1852,7 @@ ngx_http_certmate_admin_read_done(ngx_http_request_t *r)
     ngx_str_t                       body;
     ngx_http_certmate_admin_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_certmate_module);
+    ctx = ngx_http_certmate_ctx(r)->admin;
 
     if (ngx_http_certmate_read_body(r, 0, &body) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);

@@ -1,7 +1,7 @@
 
 /*
  * certmate: the request body in one piece, and a reply of bytes, for
- * the admin API, the OCSP responder and the CRL.
+ * the admin API, the OCSP responder and the CRL; the request's state.
  */
 
 
@@ -116,4 +116,24 @@ ngx_http_certmate_send(ngx_http_request_t *r, ngx_uint_t status, char *type,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_http_certmate_ctx_t *
+ngx_http_certmate_ctx(ngx_http_request_t *r)
+{
+    ngx_http_certmate_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_certmate_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_certmate_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        ngx_http_set_ctx(r, ctx, ngx_certmate_module);
+    }
+
+    return ctx;
 }

@@ -1,7 +1,7 @@
 
 /*
  * certmate: what the locations of certmate share: the request body in
- * one piece, and a reply of bytes.
+ * one piece, a reply of bytes, the request's state.
  */
 
 
@@ -12,6 +12,7 @@
 #include "ngx_certmate.h"
 
 
+ngx_http_certmate_ctx_t *ngx_http_certmate_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_certmate_read_body(ngx_http_request_t *r, size_t max,
     ngx_str_t *body);
 ngx_int_t ngx_http_certmate_send(ngx_http_request_t *r, ngx_uint_t status,

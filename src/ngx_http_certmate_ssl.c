@@ -21,6 +21,7 @@
 
 
 #include "ngx_http_certmate_ssl.h"
+#include "ngx_http_certmate_verify.h"
 #include "ngx_certmate_cache.h"
 #include "ngx_certmate_cert.h"
 #include "ngx_certmate_store.h"
@@ -153,6 +154,13 @@ ngx_http_certmate_ssl_init(ngx_conf_t *cf)
 
         SSL_CTX_set_tlsext_servername_callback(sscf->ssl.ctx,
                                               ngx_http_certmate_ssl_servername);
+
+        if (cmscf->verify
+            && ngx_http_certmate_verify_ctx(cf, cscfp[s], cmscf, sscf)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
     return NGX_OK;
@@ -330,6 +338,10 @@ ngx_http_certmate_ssl_servername(ngx_ssl_conn_t *ssl_conn, int *ad,
     hc = c->data;
 
     cmscf = ngx_http_get_module_srv_conf(hc->conf_ctx, ngx_certmate_module);
+
+    if (cmscf->verify) {
+        ngx_http_certmate_verify_servername(c, cmscf);
+    }
 
     if (!cmscf->certificate) {
         return SSL_TLSEXT_ERR_OK;
