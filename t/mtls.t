@@ -94,6 +94,18 @@ http {
     }
 
     server {
+        listen 127.0.0.1:%%PORT_store%% ssl;
+        server_name localhost;
+
+        certmate_certificate on;
+        certmate_verify_client on;
+
+        location / {
+            return 200 "\$certmate_client_verify \$certmate_certificate_id\\n";
+        }
+    }
+
+    server {
         listen 127.0.0.1:%%PORT_pages%% ssl;
 
         ssl_certificate $server->{crt};
@@ -184,12 +196,14 @@ my $expired = $other->client('expired', start => '20200101000000Z',
 # curl: (status, body)
 
 sub get {
-    my ($port, $path, $cert) = @_;
+    my ($port, $path, $cert, $host) = @_;
 
     my @cert = $cert ? ('--cert', $cert->{crt}, '--key', $cert->{key}) : ();
+    my $p = $t->port($port);
+    my @host = $host ? ('--resolve', "$host:$p:127.0.0.1") : ();
     my $out = Certmate::Test::run_cmd('curl', '-sk', '-o', "$dir/out",
-        '-w', '%{http_code}', @cert,
-        'https://127.0.0.1:' . $t->port($port) . $path);
+        '-w', '%{http_code}', @cert, @host,
+        'https://' . ($host || '127.0.0.1') . ":$p$path");
 
     return ($out, scalar slurp("$dir/out"));
 }
@@ -262,6 +276,19 @@ is($status, 200, 'the first of two rules admits by SAN');
 is($status, 200, 'the second admits by subject');
 ($status) = get('gw', '/either/', $carol);
 is($status, 403, 'neither admits another');
+
+# with the server's certificate from the store
+
+($status, $json) = $t->admin('POST', '/v1/certificates/issue',
+    json => { names => ['localhost'], profile => 'server' });
+is($status, 201, 'a server certificate for localhost issued');
+
+($status, $body) = get('store', '/', $alice, 'localhost');
+is($body, "SUCCESS $json->{id}\n",
+   'certmate_certificate and certmate_verify_client in one server');
+
+($status) = get('store', '/', undef, 'localhost');
+is($status, 400, 'and without a client certificate: 496');
 
 # optional
 
