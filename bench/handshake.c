@@ -13,7 +13,7 @@
  *
  *   handshake -p PORT [-a ADDR] [-n TOTAL] [-c CONCURRENCY]
  *             [-f NAMES_FILE [-o] | -s NAME] [-v] [-g GROUPS] [-r SEED]
- *             [-T TIMEOUT_MS] [-q]
+ *             [-T TIMEOUT_MS] [-q] [-C CERT -K KEY] [-R PATH]
  *
  *     -f    one SNI name a line; each handshake picks one uniformly at
  *           random, or, with -o, the next one in order (-n defaults to
@@ -22,6 +22,9 @@
  *     -v    require that the served certificate matches the SNI name
  *           (subjectAltName, else CN) on every handshake
  *     -g    key share groups (default X25519)
+ *     -C/-K a client certificate (PEM, with its chain) and its key
+ *     -R    after the handshake, GET PATH on the connection and require
+ *           a 200 answer before the server closes it
  *
  *   handshake -W -p PORT [-s NAME] [-T TIMEOUT_MS] -- COMMAND [ARG...]
  *
@@ -62,6 +65,7 @@ typedef enum {
     BENCH_IDLE = 0,
     BENCH_CONNECTING,
     BENCH_HANDSHAKE,
+    BENCH_RESPONSE,
     BENCH_CLOSING
 } bench_state_e;
 
@@ -72,6 +76,8 @@ typedef struct {
     SSL            *ssl;
     const char     *name;
     double          start;
+    char            status[16];     /* the response's first bytes */
+    size_t          nstatus;
 } bench_conn_t;
 
 
@@ -87,6 +93,8 @@ typedef struct {
     int                  ordered;
     int                  verify;
     int                  quiet;
+    const char          *request;
+    size_t               request_len;
     double               timeout;
     uint64_t             rand;
 
@@ -107,7 +115,8 @@ static void usage(void);
 static double now(void);
 static uint64_t next_rand(bench_t *b);
 static void load_names(bench_t *b, const char *path);
-static SSL_CTX *make_ctx(const char *groups);
+static SSL_CTX *make_ctx(const char *groups, const char *cert,
+    const char *key);
 static const char *pick_name(bench_t *b);
 static int start_conn(bench_t *b, bench_conn_t *c);
 static void drive(bench_t *b, bench_conn_t *c);
@@ -217,7 +226,7 @@ load_names(bench_t *b, const char *path)
 
 
 static SSL_CTX *
-make_ctx(const char *groups)
+make_ctx(const char *groups, const char *cert, const char *key)
 {
     SSL_CTX  *ctx;
 
@@ -238,6 +247,13 @@ make_ctx(const char *groups)
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+
+    if (cert
+        && (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1
+            || SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1))
+    {
+        goto failed;
+    }
 
     return ctx;
 
@@ -370,6 +386,39 @@ drive(bench_t *b, bench_conn_t *c)
         finish(b, c, 0, NULL);
         return;
 
+    case BENCH_RESPONSE:
+
+        for ( ;; ) {
+            ERR_clear_error();
+
+            rc = SSL_read(c->ssl, buf, sizeof(buf));
+
+            if (rc > 0) {
+                len = sizeof(c->status) - c->nstatus;
+                len = (size_t) rc < len ? (size_t) rc : len;
+                memcpy(c->status + c->nstatus, buf, len);
+                c->nstatus += len;
+                continue;
+            }
+
+            err = SSL_get_error(c->ssl, rc);
+
+            if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+                want(b, c, err);
+                return;
+            }
+
+            if (c->nstatus >= 12 && memcmp(c->status + 8, " 200", 4) == 0) {
+                b->ok++;
+                finish(b, c, 1, NULL);
+
+            } else {
+                finish(b, c, 0, "no 200 answer");
+            }
+
+            return;
+        }
+
     case BENCH_CLOSING:
 
         for ( ;; ) {
@@ -414,6 +463,25 @@ handshake_done(bench_t *b, bench_conn_t *c)
             finish(b, c, 0, "the certificate does not match the name");
             return;
         }
+    }
+
+    if (b->request) {
+        c->state = BENCH_RESPONSE;
+        c->nstatus = 0;
+
+        ERR_clear_error();
+
+        /* a few dozen bytes: a fresh connection takes them at once */
+
+        if (SSL_write(c->ssl, b->request, (int) b->request_len)
+            != (int) b->request_len)
+        {
+            finish(b, c, 0, "SSL_write() failed");
+            return;
+        }
+
+        drive(b, c);
+        return;
     }
 
     b->ok++;
@@ -692,9 +760,13 @@ main(int argc, char **argv)
     int          ch, wait;
     double       t0, t1;
     bench_t      b;
-    const char  *addr, *groups, *file;
+    const char  *addr, *groups, *file, *cert, *key, *path;
 
     memset(&b, 0, sizeof(bench_t));
+
+    cert = NULL;
+    key = NULL;
+    path = NULL;
 
     addr = "127.0.0.1";
     groups = "X25519";
@@ -706,7 +778,7 @@ main(int argc, char **argv)
 
     b.addr.sin_family = AF_INET;
 
-    while ((ch = getopt(argc, argv, "p:a:n:c:f:os:vg:r:T:qW")) != -1) {
+    while ((ch = getopt(argc, argv, "p:a:n:c:f:os:vg:r:T:qWC:K:R:")) != -1) {
         switch (ch) {
         case 'p':
             b.addr.sin_port = htons((uint16_t) atoi(optarg));
@@ -747,6 +819,15 @@ main(int argc, char **argv)
         case 'W':
             wait = 1;
             break;
+        case 'C':
+            cert = optarg;
+            break;
+        case 'K':
+            key = optarg;
+            break;
+        case 'R':
+            path = optarg;
+            break;
         default:
             usage();
         }
@@ -755,7 +836,8 @@ main(int argc, char **argv)
     if (b.addr.sin_port == 0
         || inet_pton(AF_INET, addr, &b.addr.sin_addr) != 1
         || b.nconns == 0 || b.nconns > BENCH_MAX_CONNS
-        || (file && b.fixed) || b.timeout <= 0)
+        || (file && b.fixed) || b.timeout <= 0
+        || (cert == NULL) != (key == NULL))
     {
         usage();
     }
@@ -766,7 +848,19 @@ main(int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
 
-    b.ctx = make_ctx(groups);
+    b.ctx = make_ctx(groups, cert, key);
+
+    if (path) {
+        b.request_len = strlen(path) + 64;
+        b.request = malloc(b.request_len);
+        if (b.request == NULL) {
+            return 2;
+        }
+
+        b.request_len = snprintf((char *) b.request, b.request_len,
+                                 "GET %s HTTP/1.1\r\nHost: bench\r\n"
+                                 "Connection: close\r\n\r\n", path);
+    }
 
     if (wait) {
         if (optind >= argc || file) {
