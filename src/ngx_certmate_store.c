@@ -992,47 +992,16 @@ ngx_int_t
 ngx_certmate_store_acme_next(ngx_str_t *after,
     ngx_certmate_acme_state_t *state, ngx_log_t *log)
 {
-    int          rc;
-    MDB_val      key, data;
-    ngx_int_t    ret;
-    MDB_cursor  *cursor;
+    MDB_val    key, data;
+    ngx_int_t  rc;
 
-    rc = mdb_cursor_open(ngx_certmate_store.rtxn, ngx_certmate_store.acme,
-                         &cursor);
-    if (rc != MDB_SUCCESS) {
-        return ngx_certmate_store_error(rc, "mdb_cursor_open()", log);
+    rc = ngx_certmate_store_next_key(ngx_certmate_store.acme, after, &key,
+                                     &data, log);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
-    if (after == NULL) {
-        rc = mdb_cursor_get(cursor, &key, &data, MDB_FIRST);
-
-    } else {
-        key.mv_data = after->data;
-        key.mv_size = after->len;
-
-        rc = mdb_cursor_get(cursor, &key, &data, MDB_SET_RANGE);
-
-        if (rc == MDB_SUCCESS
-            && key.mv_size == after->len
-            && ngx_memcmp(key.mv_data, after->data, after->len) == 0)
-        {
-            rc = mdb_cursor_get(cursor, &key, &data, MDB_NEXT);
-        }
-    }
-
-    if (rc == MDB_NOTFOUND) {
-        ret = NGX_DECLINED;
-
-    } else if (rc != MDB_SUCCESS) {
-        ret = ngx_certmate_store_error(rc, "mdb_cursor_get()", log);
-
-    } else {
-        ret = ngx_certmate_store_acme_decode(&key, &data, state, log);
-    }
-
-    mdb_cursor_close(cursor);
-
-    return ret;
+    return ngx_certmate_store_acme_decode(&key, &data, state, log);
 }
 
 
