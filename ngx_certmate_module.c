@@ -463,6 +463,7 @@ ngx_http_certmate_create_srv_conf(ngx_conf_t *cf)
      *     cmscf->client_ca = { 0, NULL };
      *     cmscf->anchors = NULL;
      *     cmscf->trust = NULL;
+     *     cmscf->trust_ca = NULL;
      *     cmscf->trust_version = 0;
      */
 

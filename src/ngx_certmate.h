@@ -196,6 +196,7 @@ typedef struct {
     ngx_str_t               client_ca;
     STACK_OF(X509)         *anchors;    /* of "certmate_client_ca" */
     X509_STORE             *trust;      /* per worker: anchors and the CA */
+    X509                   *trust_ca;   /* the store's CA in it, or NULL */
     uint64_t                trust_version;
 } ngx_http_certmate_srv_conf_t;
 

@@ -64,6 +64,8 @@ static ngx_int_t ngx_certmate_revocation_copy(ngx_pool_t *pool,
 static ngx_int_t ngx_certmate_ocsp_request(
     ngx_certmate_revocation_fetch_t *f);
 static void ngx_certmate_crl_done(ngx_certmate_http_t *http);
+static void ngx_certmate_revocation_http_error(ngx_certmate_http_t *http,
+    ngx_str_t *error);
 static X509_CRL *ngx_certmate_crl_parse(ngx_str_t *body);
 static X509 *ngx_certmate_crl_signer(ngx_certmate_revocation_fetch_t *f,
     X509_CRL *crl);
@@ -545,16 +547,7 @@ ngx_certmate_crl_done(ngx_certmate_http_t *http)
     now = ngx_time();
 
     if (http->status != 200) {
-        f->crl.error.data = ngx_pnalloc(http->pool, NGX_INT_T_LEN + 64);
-        if (f->crl.error.data == NULL) {
-            goto failed;
-        }
-
-        f->crl.error.len = http->status
-            ? ngx_sprintf(f->crl.error.data, "status %ui", http->status)
-              - f->crl.error.data
-            : ngx_sprintf(f->crl.error.data, "%V", &http->error)
-              - f->crl.error.data;
+        ngx_certmate_revocation_http_error(http, &f->crl.error);
         goto failed;
     }
 
@@ -651,6 +644,29 @@ done:
 
     X509_CRL_free(crl);
     ngx_certmate_revocation_done(f);
+}
+
+
+/* "status 404", or why there was no response */
+
+static void
+ngx_certmate_revocation_http_error(ngx_certmate_http_t *http,
+    ngx_str_t *error)
+{
+    if (http->status == 0) {
+        *error = http->error;
+        return;
+    }
+
+    error->data = ngx_pnalloc(http->pool, sizeof("status ") + NGX_INT_T_LEN);
+
+    if (error->data == NULL) {
+        ngx_str_set(error, "a non-200 status");
+        return;
+    }
+
+    error->len = ngx_sprintf(error->data, "status %ui", http->status)
+                 - error->data;
 }
 
 
@@ -801,16 +817,7 @@ ngx_certmate_ocsp_done(ngx_certmate_http_t *http)
     now = ngx_time();
 
     if (http->status != 200) {
-        f->entry.error.data = ngx_pnalloc(http->pool, NGX_INT_T_LEN + 64);
-        if (f->entry.error.data == NULL) {
-            goto failed;
-        }
-
-        f->entry.error.len = http->status
-            ? ngx_sprintf(f->entry.error.data, "status %ui", http->status)
-              - f->entry.error.data
-            : ngx_sprintf(f->entry.error.data, "%V", &http->error)
-              - f->entry.error.data;
+        ngx_certmate_revocation_http_error(http, &f->entry.error);
         goto failed;
     }
 

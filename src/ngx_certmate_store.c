@@ -262,7 +262,7 @@ static ngx_int_t ngx_certmate_store_serial_write(MDB_txn *txn,
 static ngx_int_t ngx_certmate_store_commit(MDB_txn *txn, ngx_log_t *log);
 static ngx_int_t ngx_certmate_store_encode(MDB_txn *txn, MDB_dbi dbi,
     MDB_val *key, void *head, size_t size, ngx_str_t **blobs, ngx_uint_t n,
-    ngx_log_t *log);
+    unsigned int flags, ngx_log_t *log);
 static ngx_int_t ngx_certmate_store_decode(MDB_val *data, void *head,
     size_t size, ngx_str_t **blobs, ngx_uint_t n);
 static ngx_int_t ngx_certmate_store_error(int rc, const char *call,
@@ -1443,7 +1443,7 @@ ngx_certmate_store_ca_put(ngx_certmate_ca_t *ca, ngx_log_t *log)
     return ngx_certmate_store_write_end(txn,
                  ngx_certmate_store_encode(txn, ngx_certmate_store.ca, &key,
                                            &rec, sizeof(rec), blobs,
-                                           NGX_CERTMATE_STORE_CA_BLOBS, log),
+                                           NGX_CERTMATE_STORE_CA_BLOBS, 0, log),
                  log);
 }
 
@@ -2185,25 +2185,12 @@ static ngx_int_t
 ngx_certmate_store_crl_write(MDB_txn *txn, ngx_certmate_crl_source_t *src,
     unsigned int flags, ngx_log_t *log)
 {
-    int                            rc;
-    MDB_val                        key, data;
+    MDB_val                        key;
     ngx_str_t                     *blobs[NGX_CERTMATE_STORE_CRL_BLOBS];
     ngx_certmate_store_crl_rec_t   rec;
 
     key.mv_data = src->url.data;
     key.mv_size = src->url.len;
-
-    if (flags & MDB_NOOVERWRITE) {
-        rc = mdb_get(txn, ngx_certmate_store.crls, &key, &data);
-
-        if (rc == MDB_SUCCESS) {
-            return NGX_DECLINED;
-        }
-
-        if (rc != MDB_NOTFOUND) {
-            return ngx_certmate_store_error(rc, "mdb_get()", log);
-        }
-    }
 
     ngx_memzero(&rec, sizeof(rec));
     rec.format = NGX_CERTMATE_STORE_FORMAT;
@@ -2219,7 +2206,7 @@ ngx_certmate_store_crl_write(MDB_txn *txn, ngx_certmate_crl_source_t *src,
 
     return ngx_certmate_store_encode(txn, ngx_certmate_store.crls, &key, &rec,
                                      sizeof(rec), blobs,
-                                     NGX_CERTMATE_STORE_CRL_BLOBS, log);
+                                     NGX_CERTMATE_STORE_CRL_BLOBS, flags, log);
 }
 
 
@@ -2227,8 +2214,7 @@ static ngx_int_t
 ngx_certmate_store_ocsp_write(MDB_txn *txn, ngx_certmate_ocsp_entry_t *entry,
     unsigned int flags, ngx_log_t *log)
 {
-    int                             rc;
-    MDB_val                         key, data;
+    MDB_val                         key;
     ngx_str_t                      *blobs[NGX_CERTMATE_STORE_OCSP_BLOBS];
     ngx_certmate_store_ocsp_rec_t   rec;
     u_char                          buf[NGX_CERTMATE_ISSUER_HASH_LEN + 20];
@@ -2238,18 +2224,6 @@ ngx_certmate_store_ocsp_write(MDB_txn *txn, ngx_certmate_ocsp_entry_t *entry,
         != NGX_OK)
     {
         return NGX_DECLINED;
-    }
-
-    if (flags & MDB_NOOVERWRITE) {
-        rc = mdb_get(txn, ngx_certmate_store.ocsp, &key, &data);
-
-        if (rc == MDB_SUCCESS) {
-            return NGX_DECLINED;
-        }
-
-        if (rc != MDB_NOTFOUND) {
-            return ngx_certmate_store_error(rc, "mdb_get()", log);
-        }
     }
 
     ngx_memzero(&rec, sizeof(rec));
@@ -2270,7 +2244,7 @@ ngx_certmate_store_ocsp_write(MDB_txn *txn, ngx_certmate_ocsp_entry_t *entry,
 
     return ngx_certmate_store_encode(txn, ngx_certmate_store.ocsp, &key, &rec,
                                      sizeof(rec), blobs,
-                                     NGX_CERTMATE_STORE_OCSP_BLOBS, log);
+                                     NGX_CERTMATE_STORE_OCSP_BLOBS, flags, log);
 }
 
 
@@ -2316,8 +2290,8 @@ static ngx_int_t
 ngx_certmate_store_serial_write(MDB_txn *txn, ngx_certmate_serial_t *s,
     unsigned int flags, ngx_log_t *log)
 {
-    int                               rc;
-    MDB_val                           key, data;
+    MDB_val                           key;
+    ngx_int_t                         rc;
     ngx_str_t                        *blobs[NGX_CERTMATE_STORE_SERIAL_BLOBS];
     ngx_certmate_store_serial_rec_t   rec;
 
@@ -2336,21 +2310,12 @@ ngx_certmate_store_serial_write(MDB_txn *txn, ngx_certmate_serial_t *s,
     key.mv_data = s->serial.data;
     key.mv_size = s->serial.len;
 
-    if (flags & MDB_NOOVERWRITE) {
-        rc = mdb_get(txn, ngx_certmate_store.serials, &key, &data);
+    rc = ngx_certmate_store_encode(txn, ngx_certmate_store.serials, &key,
+                                   &rec, sizeof(rec), blobs,
+                                   NGX_CERTMATE_STORE_SERIAL_BLOBS, flags,
+                                   log);
 
-        if (rc == MDB_SUCCESS) {
-            return NGX_BUSY;
-        }
-
-        if (rc != MDB_NOTFOUND) {
-            return ngx_certmate_store_error(rc, "mdb_get()", log);
-        }
-    }
-
-    return ngx_certmate_store_encode(txn, ngx_certmate_store.serials, &key,
-                                     &rec, sizeof(rec), blobs,
-                                     NGX_CERTMATE_STORE_SERIAL_BLOBS, log);
+    return rc == NGX_DECLINED ? NGX_BUSY : rc;
 }
 
 
@@ -2380,7 +2345,7 @@ ngx_certmate_store_account_put(ngx_certmate_acme_account_t *account,
                  ngx_certmate_store_encode(txn, ngx_certmate_store.accounts,
                                            &key, &rec, sizeof(rec), blobs,
                                            NGX_CERTMATE_STORE_ACCOUNT_BLOBS,
-                                           log),
+                                           0, log),
                  log);
 }
 
@@ -2507,7 +2472,7 @@ ngx_certmate_store_cert_write(MDB_txn *txn, ngx_certmate_cert_t *cert,
 
     rc = ngx_certmate_store_encode(txn, ngx_certmate_store.certs, &key, &rec,
                                    sizeof(rec), blobs,
-                                   NGX_CERTMATE_STORE_CERT_BLOBS, log);
+                                   NGX_CERTMATE_STORE_CERT_BLOBS, 0, log);
     /* revoked, or for clients only: kept, not served */
 
     if (rc != NGX_OK || cert->revoked || cert->client_only) {
@@ -2570,7 +2535,7 @@ ngx_certmate_store_acme_write(MDB_txn *txn, ngx_certmate_acme_state_t *state,
 
     return ngx_certmate_store_encode(txn, ngx_certmate_store.acme, &key, &rec,
                                      sizeof(rec), blobs,
-                                     NGX_CERTMATE_STORE_ACME_BLOBS, log);
+                                     NGX_CERTMATE_STORE_ACME_BLOBS, 0, log);
 }
 
 
@@ -2742,7 +2707,8 @@ ngx_certmate_store_commit(MDB_txn *txn, ngx_log_t *log)
 
 static ngx_int_t
 ngx_certmate_store_encode(MDB_txn *txn, MDB_dbi dbi, MDB_val *key,
-    void *head, size_t size, ngx_str_t **blobs, ngx_uint_t n, ngx_log_t *log)
+    void *head, size_t size, ngx_str_t **blobs, ngx_uint_t n,
+    unsigned int flags, ngx_log_t *log)
 {
     int         rc;
     u_char     *p;
@@ -2756,7 +2722,12 @@ ngx_certmate_store_encode(MDB_txn *txn, MDB_dbi dbi, MDB_val *key,
         data.mv_size += blobs[i]->len;
     }
 
-    rc = mdb_put(txn, dbi, key, &data, MDB_RESERVE);
+    rc = mdb_put(txn, dbi, key, &data, MDB_RESERVE|flags);
+
+    if (rc == MDB_KEYEXIST) {
+        return NGX_DECLINED;
+    }
+
     if (rc != MDB_SUCCESS) {
         return ngx_certmate_store_error(rc, "mdb_put()", log);
     }

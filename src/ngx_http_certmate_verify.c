@@ -685,10 +685,17 @@ ngx_http_certmate_trust(ngx_http_certmate_srv_conf_t *cmscf, SSL_CTX *ctx,
 
     ngx_certmate_store_read_end();
 
+    if (ca && X509_up_ref(ca->cert) != 1) {
+        goto failed;
+    }
+
     SSL_CTX_set_client_CA_list(ctx, names);
 
     X509_STORE_free(cmscf->trust);
+    X509_free(cmscf->trust_ca);
+
     cmscf->trust = store;
+    cmscf->trust_ca = ca ? ca->cert : NULL;
     cmscf->trust_version = version;
 
     ngx_log_debug1(NGX_LOG_DEBUG_EVENT, log, 0,
@@ -758,7 +765,12 @@ ngx_http_certmate_verify_chain(X509_STORE_CTX *x509_store, void *arg)
 
         issuer = sk_X509_value(X509_STORE_CTX_get0_chain(vctx), 1);
 
-        if (issuer) {
+        /* the built-in CA's clients are known to the store already */
+
+        if (issuer
+            && (cmscf->trust_ca == NULL
+                || X509_cmp(issuer, cmscf->trust_ca) != 0))
+        {
             ngx_http_certmate_verify_note(leaf, issuer, c->log);
         }
 
@@ -794,21 +806,7 @@ ngx_http_certmate_verify_note(X509 *leaf, X509 *issuer, ngx_log_t *log)
     GENERAL_NAME                *gn;
     STACK_OF(DIST_POINT)        *dps;
     STACK_OF(OPENSSL_STRING)    *ocsp;
-    ngx_certmate_ca_signing_t   *ca;
     u_char                       hash[SHA256_DIGEST_LENGTH];
-
-    if (ngx_certmate_store_read_begin(log) != NGX_OK) {
-        return;
-    }
-
-    ca = ngx_certmate_ca_current(log);
-
-    if (ca && X509_cmp(ca->cert, issuer) == 0) {
-        ngx_certmate_store_read_end();
-        return;
-    }
-
-    ngx_certmate_store_read_end();
 
     der = NULL;
     cert.len = i2d_X509(issuer, &der);
