@@ -18,6 +18,7 @@
 #include "ngx_http_certmate_admin.h"
 #include "ngx_http_certmate_challenge.h"
 #include "ngx_http_certmate_crl.h"
+#include "ngx_http_certmate_est.h"
 #include "ngx_http_certmate_ocsp.h"
 #include "ngx_http_certmate_ssl.h"
 #include "ngx_http_certmate_verify.h"
@@ -70,6 +71,14 @@ static char *ngx_http_certmate_profile(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_certmate_location(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_certmate_location_param(ngx_conf_t *cf,
+    ngx_http_certmate_loc_conf_t *cmlcf, ngx_str_t *param);
+static char *ngx_http_certmate_est_auth(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_certmate_est_profile(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_certmate_merge_est(ngx_conf_t *cf,
+    ngx_http_certmate_loc_conf_t *cmlcf);
 static ngx_int_t ngx_http_certmate_certificate_id_variable(
     ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_certmate_init_process(ngx_cycle_t *cycle);
@@ -181,6 +190,27 @@ static ngx_command_t  ngx_http_certmate_commands[] = {
     { ngx_string("certmate_ocsp"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
       ngx_http_certmate_location,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("certmate_est"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_certmate_location,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("certmate_est_auth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_certmate_est_auth,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("certmate_est_profile"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_certmate_est_profile,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -428,7 +458,7 @@ ngx_http_certmate_init_main_conf(ngx_conf_t *cf, void *conf)
         profile->name = defaults[i];
         profile->usage = i ? NGX_CERTMATE_USAGE_CLIENT
                            : NGX_CERTMATE_USAGE_SERVER;
-        profile->key_types = (1 << (NGX_CERTMATE_KEY_RSA_4096 + 1)) - 2;
+        profile->key_types = NGX_CERTMATE_KEY_ALL;
         profile->key_type = NGX_CERTMATE_KEY_EC_P256;
         profile->validity = NGX_HTTP_CERTMATE_PROFILE_VALIDITY;
         profile->max_validity = NGX_HTTP_CERTMATE_PROFILE_VALIDITY;
@@ -720,6 +750,9 @@ ngx_http_certmate_create_loc_conf(ngx_conf_t *cf)
      *     cmlcf->revocation_max_age = 0;
      *     cmlcf->require_file = NULL;
      *     cmlcf->require_line = 0;
+     *     cmlcf->est = 0;
+     *     cmlcf->est_revoke_superseded = 0;
+     *     cmlcf->est_passwd = { 0, NULL };
      *     cmlcf->file = NULL;
      *     cmlcf->line = 0;
      */
@@ -727,6 +760,8 @@ ngx_http_certmate_create_loc_conf(ngx_conf_t *cf)
     cmlcf->tokens = NGX_CONF_UNSET_PTR;
     cmlcf->revocation = NGX_CONF_UNSET_UINT;
     cmlcf->requires = NGX_CONF_UNSET_PTR;
+    cmlcf->est_auth = NGX_CONF_UNSET_UINT;
+    cmlcf->est_labels = NGX_CONF_UNSET_PTR;
 
     return cmlcf;
 }
@@ -758,6 +793,13 @@ ngx_http_certmate_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_ptr_value(conf->requires, prev->requires, NULL);
 
+    if (conf->est_auth == NGX_CONF_UNSET_UINT) {
+        conf->est_passwd = prev->est_passwd;
+    }
+
+    ngx_conf_merge_uint_value(conf->est_auth, prev->est_auth, 0);
+    ngx_conf_merge_ptr_value(conf->est_labels, prev->est_labels, NULL);
+
     cmscf = ngx_http_conf_get_module_srv_conf(cf, ngx_certmate_module);
 
     if (conf->requires && !cmscf->verify) {
@@ -770,12 +812,17 @@ ngx_http_certmate_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     cmmcf = ngx_http_conf_get_module_main_conf(cf, ngx_certmate_module);
 
-    if ((conf->crl || conf->ocsp_signer) && cmmcf->ca == NULL) {
+    if ((conf->crl || conf->ocsp_signer || conf->est) && cmmcf->ca == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"%s\" in %s:%ui requires \"certmate_ca\"",
-                      conf->crl ? "certmate_crl" : "certmate_ocsp",
+                      conf->crl ? "certmate_crl"
+                      : conf->est ? "certmate_est" : "certmate_ocsp",
                       conf->file, conf->line);
         return NGX_CONF_ERROR;
+    }
+
+    if (conf->est) {
+        return ngx_http_certmate_merge_est(cf, conf);
     }
 
     if (!conf->admin) {
@@ -1317,7 +1364,7 @@ ngx_http_certmate_profile(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* "certmate_crl" and "certmate_ocsp": the location is theirs */
+/* "certmate_crl", "certmate_ocsp" and "certmate_est": the location is theirs */
 
 static char *
 ngx_http_certmate_location(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -1349,32 +1396,280 @@ ngx_http_certmate_location(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     cmlcf->file = cf->conf_file->file.name.data;
     cmlcf->line = cf->conf_file->line;
 
-    if (cmd->name.len == sizeof("certmate_crl") - 1) {
+    if (ngx_strcmp(cmd->name.data, "certmate_crl") == 0) {
         cmlcf->crl = 1;
         clcf->handler = ngx_http_certmate_crl_handler;
+
+    } else if (ngx_strcmp(cmd->name.data, "certmate_est") == 0) {
+        cmlcf->est = 1;
+        clcf->handler = ngx_http_certmate_est_handler;
+
+    } else {
+        cmlcf->ocsp_signer = NGX_HTTP_CERTMATE_OCSP_CA;
+        clcf->handler = ngx_http_certmate_ocsp_handler;
+    }
+
+    if (cf->args->nelts == 2) {
+        return ngx_http_certmate_location_param(cf, cmlcf, &value[1]);
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* "signer=" of "certmate_ocsp", "superseded=" of "certmate_est" */
+
+static char *
+ngx_http_certmate_location_param(ngx_conf_t *cf,
+    ngx_http_certmate_loc_conf_t *cmlcf, ngx_str_t *param)
+{
+    if (cmlcf->ocsp_signer) {
+        if (param->len == sizeof("signer=delegated") - 1
+            && ngx_strcmp(param->data, "signer=delegated") == 0)
+        {
+            cmlcf->ocsp_signer = NGX_HTTP_CERTMATE_OCSP_DELEGATED;
+            return NGX_CONF_OK;
+        }
+
+        if (param->len == sizeof("signer=ca") - 1
+            && ngx_strcmp(param->data, "signer=ca") == 0)
+        {
+            return NGX_CONF_OK;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\", expected "
+                           "\"signer=ca\" or \"signer=delegated\"", param);
+        return NGX_CONF_ERROR;
+    }
+
+    if (param->len == sizeof("superseded=revoke") - 1
+        && ngx_strcmp(param->data, "superseded=revoke") == 0)
+    {
+        cmlcf->est_revoke_superseded = 1;
         return NGX_CONF_OK;
     }
 
-    cmlcf->ocsp_signer = NGX_HTTP_CERTMATE_OCSP_CA;
+    if (param->len == sizeof("superseded=keep") - 1
+        && ngx_strcmp(param->data, "superseded=keep") == 0)
+    {
+        return NGX_CONF_OK;
+    }
 
-    if (cf->args->nelts == 2) {
-        if (value[1].len == sizeof("signer=delegated") - 1
-            && ngx_strcmp(value[1].data, "signer=delegated") == 0)
-        {
-            cmlcf->ocsp_signer = NGX_HTTP_CERTMATE_OCSP_DELEGATED;
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\", expected "
+                       "\"superseded=keep\" or \"superseded=revoke\"",
+                       param);
+    return NGX_CONF_ERROR;
+}
 
-        } else if (value[1].len != sizeof("signer=ca") - 1
-                   || ngx_strcmp(value[1].data, "signer=ca") != 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\", expected "
-                               "\"signer=ca\" or \"signer=delegated\"",
-                               &value[1]);
+
+static char *
+ngx_http_certmate_est_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_certmate_loc_conf_t *cmlcf = conf;
+
+    ngx_str_t   *value;
+    ngx_uint_t   method;
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "basic") == 0 && cf->args->nelts == 3) {
+        method = NGX_HTTP_CERTMATE_EST_BASIC;
+
+    } else if (ngx_strcmp(value[1].data, "token") == 0
+               && cf->args->nelts == 2)
+    {
+        method = NGX_HTTP_CERTMATE_EST_TOKEN;
+
+    } else if (ngx_strcmp(value[1].data, "cert") == 0
+               && cf->args->nelts == 2)
+    {
+        method = NGX_HTTP_CERTMATE_EST_CERT;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid method, expected \"basic FILE\", "
+                           "\"token\" or \"cert\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (cmlcf->est_auth == NGX_CONF_UNSET_UINT) {
+        cmlcf->est_auth = 0;
+    }
+
+    if (cmlcf->est_auth & method) {
+        return "is duplicate";
+    }
+
+    cmlcf->est_auth |= method;
+
+    if (method != NGX_HTTP_CERTMATE_EST_BASIC) {
+        return NGX_CONF_OK;
+    }
+
+    cmlcf->est_passwd = value[2];
+
+    if (ngx_conf_full_name(cf->cycle, &cmlcf->est_passwd, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (access((char *) cmlcf->est_passwd.data, R_OK) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot read the password file \"%V\"",
+                           &cmlcf->est_passwd);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_certmate_est_profile(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_certmate_loc_conf_t *cmlcf = conf;
+
+    u_char                         *p;
+    ngx_str_t                      *value, label;
+    ngx_uint_t                      i;
+    ngx_http_certmate_est_label_t  *lb;
+
+    value = cf->args->elts;
+
+    if (cmlcf->est_labels == NGX_CONF_UNSET_PTR) {
+        cmlcf->est_labels = ngx_array_create(cf->pool, 2,
+                                     sizeof(ngx_http_certmate_est_label_t));
+        if (cmlcf->est_labels == NULL) {
             return NGX_CONF_ERROR;
         }
     }
 
-    clcf->handler = ngx_http_certmate_ocsp_handler;
+    ngx_str_null(&label);
+
+    if (cf->args->nelts == 3) {
+        label = value[1];
+
+        for (p = label.data; p < label.data + label.len; p++) {
+            if (!isalnum(*p) && *p != '-' && *p != '_' && *p != '.') {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid label \"%V\", expected letters, "
+                                   "digits, \"-\", \"_\" and \".\"", &label);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        if (ngx_http_certmate_est_operation(&label) != NGX_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "the label \"%V\" is the name of an EST "
+                               "operation", &label);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    lb = cmlcf->est_labels->elts;
+
+    for (i = 0; i < cmlcf->est_labels->nelts; i++) {
+        if (lb[i].label.len == label.len
+            && ngx_strncmp(lb[i].label.data, label.data, label.len) == 0)
+        {
+            return label.len ? "has a duplicate label"
+                             : "is duplicate without a label";
+        }
+    }
+
+    lb = ngx_array_push(cmlcf->est_labels);
+    if (lb == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    lb->label = label;
+    lb->name = value[cf->args->nelts - 1];
+    lb->profile = NULL;
+    lb->file = cf->conf_file->file.name.data;
+    lb->line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * An EST location: its methods of authentication, and a profile for
+ * every label ("client" for the paths without one, unless configured)
+ */
+
+static char *
+ngx_http_certmate_merge_est(ngx_conf_t *cf,
+    ngx_http_certmate_loc_conf_t *cmlcf)
+{
+    ngx_uint_t                      i;
+    ngx_http_ssl_srv_conf_t        *sscf;
+    ngx_http_certmate_srv_conf_t   *cmscf;
+    ngx_http_certmate_est_label_t  *lb;
+    ngx_http_certmate_main_conf_t  *cmmcf;
+
+    if (cmlcf->est_auth == 0) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"certmate_est\" in %s:%ui has no "
+                      "\"certmate_est_auth\"", cmlcf->file, cmlcf->line);
+        return NGX_CONF_ERROR;
+    }
+
+    cmscf = ngx_http_conf_get_module_srv_conf(cf, ngx_certmate_module);
+    sscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_ssl_module);
+
+    if ((cmlcf->est_auth & NGX_HTTP_CERTMATE_EST_CERT)
+        && !cmscf->verify && !sscf->verify)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"certmate_est_auth cert\" of \"certmate_est\" in "
+                      "%s:%ui needs \"certmate_verify_client\" in its "
+                      "server", cmlcf->file, cmlcf->line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (cmlcf->est_labels == NULL) {
+        cmlcf->est_labels = ngx_array_create(cf->pool, 1,
+                                     sizeof(ngx_http_certmate_est_label_t));
+        if (cmlcf->est_labels == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    lb = cmlcf->est_labels->elts;
+
+    for (i = 0; i < cmlcf->est_labels->nelts; i++) {
+        if (lb[i].label.len == 0) {
+            break;
+        }
+    }
+
+    if (i == cmlcf->est_labels->nelts) {
+        lb = ngx_array_push(cmlcf->est_labels);
+        if (lb == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(lb, sizeof(ngx_http_certmate_est_label_t));
+        ngx_str_set(&lb->name, "client");
+        lb->file = cmlcf->file;
+        lb->line = cmlcf->line;
+    }
+
+    cmmcf = ngx_http_conf_get_module_main_conf(cf, ngx_certmate_module);
+    lb = cmlcf->est_labels->elts;
+
+    for (i = 0; i < cmlcf->est_labels->nelts; i++) {
+        lb[i].profile = ngx_certmate_profile_find(cmmcf, &lb[i].name);
+
+        if (lb[i].profile == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"certmate_est_profile\" in %s:%ui names the "
+                          "profile \"%V\", which no \"certmate_profile\" "
+                          "defines", lb[i].file, lb[i].line, &lb[i].name);
+            return NGX_CONF_ERROR;
+        }
+    }
 
     return NGX_CONF_OK;
 }

@@ -30,6 +30,11 @@
 #                   whatever else runs on the shared machine; the helper
 #                   keeps the master's 0 [-10]
 #   PEBBLE_IDLE=1   pebble and pebble-challtestsrv under SCHED_IDLE [0]
+#   ISOLATE=1       part B with scheduling classes instead of nice values:
+#                   the worker and wrk SCHED_FIFO, the helper, pebble and
+#                   pebble-challtestsrv SCHED_IDLE, so that on 2 CPUs the
+#                   CA's work and the helper's take only the time the
+#                   worker and the load generator leave [1]
 #   WRK_NICE        nice value of wrk, ahead of pebble and the helper on
 #                   its CPU [-10]
 #   PARTS           which parts to run ["A B"]
@@ -60,8 +65,12 @@ PEBBLE_CPU=${PEBBLE_CPU:-$CLIENT_CPU}
 WRK_NICE=${WRK_NICE:--10}
 WORKER_PRIORITY=${WORKER_PRIORITY:--10}
 PEBBLE_IDLE=${PEBBLE_IDLE:-0}
+ISOLATE=${ISOLATE:-1}
 PARTS=${PARTS:-A B}
 PORT_BASE=${PORT_BASE:-18500}
+
+wrk_sched="nice -n $WRK_NICE"
+[ "$ISOLATE" = 1 ] && wrk_sched="chrt -f 1"
 
 export CERTMATE_BUILD=${CERTMATE_BUILD:-/tmp/certmate-bench-build}
 MODULE=${MODULE:-$CERTMATE_BUILD/ngx_certmate_module.so}
@@ -280,7 +289,8 @@ openssl x509 -req -in "$pki/tls.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" \
 # one DNS server for both pebbles: 127.0.0.1 for every name
 taskset_pebble=
 [ "$PEBBLE_CPU" = none ] || taskset_pebble="taskset -c $PEBBLE_CPU"
-[ "$PEBBLE_IDLE" = 1 ] && taskset_pebble="chrt -i 0 $taskset_pebble"
+[ "$PEBBLE_IDLE" = 1 ] || [ "$ISOLATE" = 1 ] \
+    && taskset_pebble="chrt -i 0 $taskset_pebble"
 
 $taskset_pebble pebble-challtestsrv -dns01 "127.0.0.1:$port_dns" \
     -management "127.0.0.1:$port_dnsmgmt" -http01 "" -https01 "" \
@@ -632,7 +642,7 @@ window() {
     w0=$(cpu_ticks "$worker")
     c0=$(cpu_ticks "$pebble_pid")
 
-    out=$(nice -n "$WRK_NICE" taskset -c "$CLIENT_CPU" \
+    out=$($wrk_sched taskset -c "$CLIENT_CPU" \
               wrk -t1 -c"$CONC" -d"${WINDOW}s" --latency \
               "http://127.0.0.1:$port_b_http/ping") \
         || die "wrk failed: $out"
@@ -713,10 +723,16 @@ EOF
     helper=$(child_of "$master" "*cache manager process*")
     pin "$HELPER_CPU" "$helper"
 
+    if [ "$ISOLATE" = 1 ]; then
+        chrt -f -p 1 "$worker"
+        chrt -i -p 0 "$helper"
+    fi
+
     log "B: worker $worker on CPU $(cpus_of "$worker") at nice" \
         "$WORKER_PRIORITY, helper $helper on $(cpus_of "$helper")," \
         "pebble $pebble_pid on $(cpus_of "$pebble_pid")," \
-        "wrk on $CLIENT_CPU at nice $WRK_NICE"
+        "wrk on $CLIENT_CPU ($wrk_sched)," \
+        "$(chrt -p "$worker" | sed -n 's/.*policy: //p' | head -1) worker"
 
     # every name issued once: each has a certificate in GET /v1/acme/orders
     i=0
@@ -823,11 +839,12 @@ One nginx worker pinned to CPU $SERVER_CPU (\`worker_priority $WORKER_PRIORITY\`
 helper renews each at about two thirds of that: $NAMES names keep
 renewing, at most 32 at once). All $NAMES were first issued $b_first ms
 after nginx started. wrk -t1 -c$CONC on CPU $CLIENT_CPU, plain HTTP
-keep-alive \`GET /ping\` (\`return 200\`, 5 bytes), wrk at nice $WRK_NICE;
+keep-alive \`GET /ping\` (\`return 200\`, 5 bytes), wrk under \`$wrk_sched\`;
 $WINDOWS pairs of ${WINDOW} s windows, quiet first: quiet = the helper stopped
 (SIGSTOP), busy = running; windows start $SETTLE s after the signal.
 Helper pinned to CPU: $HELPER_CPU; pebble and pebble-challtestsrv pinned to
-CPU: $PEBBLE_CPU.
+CPU: $PEBBLE_CPU. ISOLATE=$ISOLATE (1: the worker and wrk SCHED_FIFO, the
+helper, pebble and pebble-challtestsrv SCHED_IDLE).
 
 | windows | p50 µs (median) | p99 µs (median) | requests/s (median) | certificates stored per window | CPU % worker | helper | pebble |
 | --- | ---: | ---: | ---: | --- | --- | --- | --- |

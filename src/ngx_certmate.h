@@ -30,6 +30,10 @@
 #define NGX_CERTMATE_KEY_RSA_3072     4
 #define NGX_CERTMATE_KEY_RSA_4096     5
 
+/* every key type, as bits (1 << type) */
+#define NGX_CERTMATE_KEY_ALL                                                  \
+    ((1 << (NGX_CERTMATE_KEY_RSA_4096 + 1)) - 2)
+
 
 /* key classes: a handshake gets at most one certificate of each */
 
@@ -144,6 +148,7 @@ typedef struct {
     time_t                  validity;
     time_t                  max_validity;
     ngx_array_t            *names;          /* ngx_str_t patterns; NULL: any */
+    ngx_uint_t              pop;            /* EST: channel binding needed */
     u_char                 *file;
     ngx_uint_t              line;
 } ngx_certmate_profile_t;
@@ -224,6 +229,24 @@ typedef struct {
 } ngx_http_certmate_require_t;
 
 
+/* "certmate_est_auth": bits of the methods a location accepts */
+
+#define NGX_HTTP_CERTMATE_EST_BASIC        1
+#define NGX_HTTP_CERTMATE_EST_TOKEN        2
+#define NGX_HTTP_CERTMATE_EST_CERT         4
+
+
+/* "certmate_est_profile": the profile of the paths of a label */
+
+typedef struct {
+    ngx_str_t                 label;        /* empty: no label */
+    ngx_str_t                 name;
+    ngx_certmate_profile_t   *profile;      /* found at merge */
+    u_char                   *file;
+    ngx_uint_t                line;
+} ngx_http_certmate_est_label_t;
+
+
 /* "certmate_ocsp signer=" */
 
 #define NGX_HTTP_CERTMATE_OCSP_CA          1
@@ -241,6 +264,11 @@ typedef struct {
     ngx_array_t            *requires;   /* ngx_http_certmate_require_t */
     u_char                 *require_file;
     ngx_uint_t              require_line;
+    ngx_flag_t              est;
+    ngx_flag_t              est_revoke_superseded;
+    ngx_uint_t              est_auth;   /* NGX_HTTP_CERTMATE_EST_* bits */
+    ngx_str_t               est_passwd; /* of "basic" */
+    ngx_array_t            *est_labels; /* ngx_http_certmate_est_label_t */
     u_char                 *file;
     ngx_uint_t              line;
 } ngx_http_certmate_loc_conf_t;
@@ -248,13 +276,18 @@ typedef struct {
 
 typedef struct ngx_http_certmate_client_s     ngx_http_certmate_client_t;
 typedef struct ngx_http_certmate_admin_ctx_s  ngx_http_certmate_admin_ctx_t;
+typedef struct ngx_http_certmate_est_ctx_s    ngx_http_certmate_est_ctx_t;
 
 
-/* a request's state: its client certificate, the admin call under way */
+/*
+ * a request's state: its client certificate, the admin call or EST
+ * enrollment under way
+ */
 
 typedef struct {
     ngx_http_certmate_client_t     *client;
     ngx_http_certmate_admin_ctx_t  *admin;
+    ngx_http_certmate_est_ctx_t    *est;
 } ngx_http_certmate_ctx_t;
 
 

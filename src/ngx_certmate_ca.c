@@ -493,6 +493,7 @@ ngx_certmate_ca_csr(ngx_pool_t *pool, ngx_str_t *text,
     req->names = names.elts;
     req->nnames = names.nelts;
     req->key = key;
+    req->csr = csr;
 
     rc = NGX_OK;
 
@@ -502,15 +503,20 @@ done:
         sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
     }
 
+    /* what OpenSSL said of a CSR refused is in the problem, not left */
+
+    ERR_clear_error();
+
     return rc;
 }
 
 
 /*
  * Issues a certificate for a checked request: a random serial, the
- * profile's extensions.  A key of ours ("kept") is stored with it as a
- * certificate record, which replaces "old".  NGX_BUSY: there is no CA
- * yet.
+ * profile's extensions.  With a "source", a certificate record is
+ * stored, with the key when it is ours ("kept"; else the record is not
+ * served), and replaces "old".  NGX_BUSY: there is no CA yet;
+ * NGX_DECLINED: the request's EST token was used meanwhile.
  */
 
 ngx_int_t
@@ -660,7 +666,7 @@ ngx_certmate_ca_issue(ngx_pool_t *pool, ngx_certmate_ca_request_t *req,
         s.not_after = now + req->validity;
         s.profile = profile->name;
 
-        if (req->kept) {
+        if (req->source) {
             pem.len = issued->pem.len + ca->chain_pem.len;
             pem.data = ngx_pnalloc(pool, pem.len);
             if (pem.data == NULL) {
@@ -671,9 +677,9 @@ ngx_certmate_ca_issue(ngx_pool_t *pool, ngx_certmate_ca_request_t *req,
             p = ngx_cpymem(pem.data, issued->pem.data, issued->pem.len);
             ngx_memcpy(p, ca->chain_pem.data, ca->chain_pem.len);
 
-            rc = ngx_certmate_cert_build(pool, &pem, key,
-                                         NGX_CERTMATE_SOURCE_CA,
-                                         &issued->cert, problem);
+            rc = ngx_certmate_cert_build(pool, &pem, key, req->kept,
+                                         req->source, &issued->cert,
+                                         problem);
             if (rc != NGX_OK) {
                 rc = NGX_ERROR;
                 break;
@@ -681,7 +687,7 @@ ngx_certmate_ca_issue(ngx_pool_t *pool, ngx_certmate_ca_request_t *req,
 
             issued->cert.profile = profile->name;
             issued->cert.client_only =
-                           !(profile->usage & NGX_CERTMATE_USAGE_SERVER);
+                  !(profile->usage & NGX_CERTMATE_USAGE_SERVER) || !req->kept;
             ngx_memcpy(s.cert_id, issued->cert.id, NGX_CERTMATE_ID_LEN);
 
         } else {
@@ -697,8 +703,13 @@ ngx_certmate_ca_issue(ngx_pool_t *pool, ngx_certmate_ca_request_t *req,
         }
 
         rc = ngx_certmate_store_ca_issued(&s,
-                                          req->kept ? &issued->cert : NULL,
-                                          old, log);
+                                          req->source ? &issued->cert : NULL,
+                                          old, req->token, log);
+        if (rc == NGX_DECLINED) {
+            ngx_certmate_problem(pool, problem, "token_used",
+                                 "the enrollment token was used meanwhile");
+        }
+
         if (rc != NGX_BUSY) {
             break;
         }
@@ -2193,6 +2204,21 @@ ngx_certmate_profile_parse(ngx_conf_t *cf, ngx_certmate_profile_t *profile)
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "pop=", 4) == 0) {
+
+            if (ngx_strcmp(v.data, "on") == 0) {
+                profile->pop = 1;
+
+            } else if (ngx_strcmp(v.data, "off") != 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\", expected \"pop=on\" or "
+                                   "\"pop=off\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
         if (ngx_strncmp(value[i].data, "usage=", 6) == 0) {
             profile->usage = 0;
         }
@@ -2275,13 +2301,7 @@ ngx_certmate_profile_parse(ngx_conf_t *cf, ngx_certmate_profile_t *profile)
     }
 
     if (profile->key_types == 0) {
-        for (type = NGX_CERTMATE_KEY_EC_P256;
-             type <= NGX_CERTMATE_KEY_RSA_4096;
-             type++)
-        {
-            profile->key_types |= 1 << type;
-        }
-
+        profile->key_types = NGX_CERTMATE_KEY_ALL;
         profile->key_type = NGX_CERTMATE_KEY_EC_P256;
     }
 

@@ -36,6 +36,9 @@ typedef struct {
     time_t                    validity;     /* 0: the profile's */
     EVP_PKEY                 *key;
     ngx_uint_t                kept;         /* the key is ours, stored */
+    ngx_uint_t                source;       /* of the record; 0: none */
+    X509_REQ                 *csr;          /* the CSR it came from */
+    u_char                   *token;        /* an EST token it uses up */
 } ngx_certmate_ca_request_t;
 
 

@@ -66,7 +66,7 @@ ngx_certmate_cert_import(ngx_pool_t *pool, ngx_str_t *chain_pem,
         return rc;
     }
 
-    rc = ngx_certmate_cert_build(pool, chain_pem, key,
+    rc = ngx_certmate_cert_build(pool, chain_pem, key, 1,
                                  NGX_CERTMATE_SOURCE_IMPORT, cert, problem);
 
     EVP_PKEY_free(key);
@@ -75,12 +75,15 @@ ngx_certmate_cert_import(ngx_pool_t *pool, ngx_str_t *chain_pem,
 }
 
 
-/* a record from a PEM chain and the key of its leaf */
+/*
+ * A record from a PEM chain and the key of its leaf: the private key,
+ * stored with it when "kept", else only matched (a public key will do)
+ */
 
 ngx_int_t
 ngx_certmate_cert_build(ngx_pool_t *pool, ngx_str_t *chain_pem,
-    EVP_PKEY *key, ngx_uint_t source, ngx_certmate_cert_t *cert,
-    ngx_certmate_problem_t *problem)
+    EVP_PKEY *key, ngx_uint_t kept, ngx_uint_t source,
+    ngx_certmate_cert_t *cert, ngx_certmate_problem_t *problem)
 {
     X509            *leaf;
     ngx_int_t        rc;
@@ -159,7 +162,7 @@ ngx_certmate_cert_build(ngx_pool_t *pool, ngx_str_t *chain_pem,
     cert->source = source;
     ngx_str_null(&cert->profile);
 
-    rc = ngx_certmate_cert_der(pool, chain, key, cert);
+    rc = ngx_certmate_cert_der(pool, chain, kept ? key : NULL, cert);
 
 done:
 
@@ -579,6 +582,11 @@ ngx_certmate_cert_der(ngx_pool_t *pool, STACK_OF(X509) *chain, EVP_PKEY *key,
     }
 
     cert->chain.len = size;
+
+    if (key == NULL) {
+        ngx_str_null(&cert->key);
+        return NGX_OK;
+    }
 
     return ngx_certmate_key_encode(pool, key, &cert->key);
 }

@@ -15,6 +15,7 @@
 
 
 #define NGX_CERTMATE_HELPER_READERS  10
+#define NGX_CERTMATE_HELPER_TOKENS   3600
 
 
 /* helper process only */
@@ -24,7 +25,7 @@ ngx_certmate_helper_manager(void *data)
 {
     ngx_http_certmate_main_conf_t *cmmcf = data;
 
-    static time_t  readers;
+    static time_t  readers, tokens;
 
     time_t      now;
     ngx_msec_t  wait;
@@ -34,6 +35,11 @@ ngx_certmate_helper_manager(void *data)
     if (now >= readers) {
         ngx_certmate_store_check_readers(ngx_cycle->log);
         readers = now + NGX_CERTMATE_HELPER_READERS;
+    }
+
+    if (now >= tokens) {
+        ngx_certmate_store_est_tokens_expire(now, ngx_cycle->log);
+        tokens = now + NGX_CERTMATE_HELPER_TOKENS;
     }
 
     wait = ngx_certmate_acme_tick(cmmcf, ngx_cycle->log);

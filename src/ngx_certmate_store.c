@@ -7,10 +7,12 @@
  *   meta      "schema"      -> uint32, NGX_CERTMATE_STORE_SCHEMA
  *             "generation"  -> uint64, bumped by every change that TLS
  *                              sees
- *   certs     id (16 bytes) -> a certificate record: flags (revoked, for
- *                              clients only: such are not in names), the
- *                              chain DER (leaf first), the key DER (SEC1
- *                              for ECDSA, PKCS#1 for RSA), the names (each
+ *   certs     id (16 bytes) -> a certificate record: flags (revoked; not
+ *                              served: for clients only, or without a key
+ *                              here; such are not in names), the chain DER
+ *                              (leaf first), the key DER (SEC1 for ECDSA,
+ *                              PKCS#1 for RSA; empty when not served and
+ *                              the key is the holder's), the names (each
  *                              ending in '\0'), the profile, and the
  *                              leaf's serial (hex), subject and issuer
  *   names     name          -> dups of ngx_certmate_store_ref_t, sorted
@@ -42,6 +44,11 @@
  *                              seen at a handshake (or the wish for one):
  *                              status, times, the responder URL and the
  *                              issuer's certificate
+ *   est_tokens
+ *             SHA-256 of a token
+ *                           -> a one-time EST enrollment token: when it
+ *                              expires, the names and the profile it
+ *                              allows; removed when used
  *
  * An issuer hash is the SHA-256 of the CA's DER name.
  *
@@ -68,6 +75,7 @@
 #define NGX_CERTMATE_STORE_SERIAL_BLOBS   2
 #define NGX_CERTMATE_STORE_CRL_BLOBS      2
 #define NGX_CERTMATE_STORE_OCSP_BLOBS     3
+#define NGX_CERTMATE_STORE_EST_BLOBS      2
 
 #define NGX_CERTMATE_STORE_CERT_REVOKED   0x0001
 #define NGX_CERTMATE_STORE_CERT_CLIENT    0x0002
@@ -170,6 +178,13 @@ typedef struct {
 
 
 typedef struct {
+    uint32_t        format;
+    uint32_t        reserved;
+    int64_t         expires;
+} ngx_certmate_store_est_rec_t;
+
+
+typedef struct {
     u_char          key_class;
     u_char          newness[8];     /* ~version, big-endian */
     u_char          id[NGX_CERTMATE_ID_LEN];
@@ -193,6 +208,7 @@ typedef struct {
     MDB_dbi         crls;
     MDB_dbi         revoked;
     MDB_dbi         ocsp;
+    MDB_dbi         est_tokens;
 
     MDB_txn        *rtxn;           /* reset between uses */
     MDB_cursor     *names_cursor;
@@ -411,6 +427,10 @@ ngx_certmate_store_setup(ngx_log_t *log)
 
     if (rc == MDB_SUCCESS) {
         rc = mdb_dbi_open(txn, "ocsp", MDB_CREATE, &st->ocsp);
+    }
+
+    if (rc == MDB_SUCCESS) {
+        rc = mdb_dbi_open(txn, "est_tokens", MDB_CREATE, &st->est_tokens);
     }
 
     if (rc != MDB_SUCCESS) {
@@ -877,7 +897,8 @@ ngx_certmate_store_cert_decode(MDB_val *data, ngx_certmate_cert_t *cert,
         != NGX_OK
         || rec.format != NGX_CERTMATE_STORE_FORMAT
         || cert->chain.len == 0
-        || cert->key.len == 0
+        || (cert->key.len == 0
+            && !(rec.flags & NGX_CERTMATE_STORE_CERT_CLIENT))
         || cert->names.len == 0
         || cert->names.data[cert->names.len - 1] != '\0')
     {
@@ -1450,14 +1471,17 @@ ngx_certmate_store_ca_put(ngx_certmate_ca_t *ca, ngx_log_t *log)
 
 /*
  * A certificate the built-in CA issued: its serial (NGX_BUSY when the
- * serial exists already), the certificate record when it has a key in
- * the store, and the removal of the one it replaces, all at once
+ * serial exists already), its certificate record, the removal of the
+ * one it replaces and the EST token it uses up (NGX_DECLINED when that
+ * is gone), all at once
  */
 
 ngx_int_t
 ngx_certmate_store_ca_issued(ngx_certmate_serial_t *serial,
-    ngx_certmate_cert_t *cert, u_char *old, ngx_log_t *log)
+    ngx_certmate_cert_t *cert, u_char *old, u_char *token, ngx_log_t *log)
 {
+    int          err;
+    MDB_val      key;
     MDB_txn     *txn;
     ngx_int_t    rc;
     ngx_uint_t   found;
@@ -1466,7 +1490,26 @@ ngx_certmate_store_ca_issued(ngx_certmate_serial_t *serial,
         return NGX_ERROR;
     }
 
-    rc = ngx_certmate_store_serial_write(txn, serial, MDB_NOOVERWRITE, log);
+    rc = NGX_OK;
+
+    if (token) {
+        key.mv_data = token;
+        key.mv_size = SHA256_DIGEST_LENGTH;
+
+        err = mdb_del(txn, ngx_certmate_store.est_tokens, &key, NULL);
+
+        if (err == MDB_NOTFOUND) {
+            rc = NGX_DECLINED;
+
+        } else if (err != MDB_SUCCESS) {
+            rc = ngx_certmate_store_error(err, "mdb_del()", log);
+        }
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_certmate_store_serial_write(txn, serial, MDB_NOOVERWRITE,
+                                             log);
+    }
 
     if (rc == NGX_OK && cert) {
         rc = ngx_certmate_store_cert_write(txn, cert, &found, log);
@@ -1638,12 +1681,6 @@ done:
     return ret;
 }
 
-
-/*
- * A value in a write transaction, copied with its key to memory of its
- * own, which the writes that follow do not reuse; the copy before is
- * freed.  NGX_DECLINED: there is none.
- */
 
 /*
  * Foreign revocation data: what a CRL says of a serial, with the CRL's
@@ -2248,6 +2285,12 @@ ngx_certmate_store_ocsp_write(MDB_txn *txn, ngx_certmate_ocsp_entry_t *entry,
 }
 
 
+/*
+ * A value in a write transaction, copied with its key to memory of its
+ * own, which the writes that follow do not reuse; the copy before is
+ * freed.  NGX_DECLINED: there is none.
+ */
+
 static ngx_int_t
 ngx_certmate_store_get_copy(MDB_txn *txn, MDB_dbi dbi, MDB_val *key,
     MDB_val *data, u_char **copy, ngx_log_t *log)
@@ -2400,6 +2443,147 @@ ngx_certmate_store_token_delete(ngx_str_t *token, ngx_log_t *log)
     }
 
     return ngx_certmate_store_write_end(txn, NGX_OK, log);
+}
+
+
+/* an EST token by the SHA-256 of its text; NGX_DECLINED: none */
+
+ngx_int_t
+ngx_certmate_store_est_token_get(u_char *hash,
+    ngx_certmate_est_token_t *token, ngx_log_t *log)
+{
+    MDB_val                        key, data;
+    ngx_int_t                      rc;
+    ngx_str_t                     *blobs[NGX_CERTMATE_STORE_EST_BLOBS];
+    ngx_certmate_store_est_rec_t   rec;
+
+    key.mv_data = hash;
+    key.mv_size = SHA256_DIGEST_LENGTH;
+
+    rc = ngx_certmate_store_read(ngx_certmate_store.est_tokens, &key, &data,
+                                 log);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    blobs[0] = &token->names;
+    blobs[1] = &token->profile;
+
+    if (ngx_certmate_store_decode(&data, &rec, sizeof(rec), blobs,
+                                  NGX_CERTMATE_STORE_EST_BLOBS)
+        != NGX_OK
+        || rec.format != NGX_CERTMATE_STORE_FORMAT
+        || token->names.len == 0
+        || token->names.data[token->names.len - 1] != '\0')
+    {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "certmate store has a damaged EST token record");
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(token->hash, hash, SHA256_DIGEST_LENGTH);
+    token->expires = rec.expires;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_certmate_store_est_token_put(ngx_certmate_est_token_t *token,
+    ngx_log_t *log)
+{
+    MDB_txn                       *txn;
+    MDB_val                        key;
+    ngx_str_t                     *blobs[NGX_CERTMATE_STORE_EST_BLOBS];
+    ngx_certmate_store_est_rec_t   rec;
+
+    if (ngx_certmate_store_write_begin(&txn, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&rec, sizeof(rec));
+
+    rec.format = NGX_CERTMATE_STORE_FORMAT;
+    rec.expires = token->expires;
+
+    blobs[0] = &token->names;
+    blobs[1] = &token->profile;
+
+    key.mv_data = token->hash;
+    key.mv_size = SHA256_DIGEST_LENGTH;
+
+    return ngx_certmate_store_write_end(txn,
+                 ngx_certmate_store_encode(txn, ngx_certmate_store.est_tokens,
+                                           &key, &rec, sizeof(rec), blobs,
+                                           NGX_CERTMATE_STORE_EST_BLOBS, 0,
+                                           log),
+                 log);
+}
+
+
+/* helper process only: removes the EST tokens expired before "now" */
+
+void
+ngx_certmate_store_est_tokens_expire(time_t now, ngx_log_t *log)
+{
+    int                            rc;
+    MDB_txn                       *txn;
+    MDB_val                        key, data;
+    ngx_int_t                      ret;
+    ngx_uint_t                     n;
+    MDB_cursor                    *cur;
+    ngx_certmate_store_est_rec_t   rec;
+
+    if (ngx_certmate_store_write_begin(&txn, log) != NGX_OK) {
+        return;
+    }
+
+    rc = mdb_cursor_open(txn, ngx_certmate_store.est_tokens, &cur);
+    if (rc != MDB_SUCCESS) {
+        (void) ngx_certmate_store_write_end(txn,
+                   ngx_certmate_store_error(rc, "mdb_cursor_open()", log),
+                   log);
+        return;
+    }
+
+    n = 0;
+
+    for (rc = mdb_cursor_get(cur, &key, &data, MDB_FIRST);
+         rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(cur, &key, &data, MDB_NEXT))
+    {
+        if (data.mv_size < sizeof(rec)) {
+            continue;
+        }
+
+        ngx_memcpy(&rec, data.mv_data, sizeof(rec));
+
+        if (rec.expires >= now) {
+            continue;
+        }
+
+        rc = mdb_cursor_del(cur, 0);
+        if (rc != MDB_SUCCESS) {
+            break;
+        }
+
+        n++;
+    }
+
+    mdb_cursor_close(cur);
+
+    ret = (rc == MDB_NOTFOUND)
+          ? NGX_OK : ngx_certmate_store_error(rc, "mdb_cursor_get()", log);
+
+    if (n == 0 && ret == NGX_OK) {
+        mdb_txn_abort(txn);
+        return;
+    }
+
+    if (ngx_certmate_store_write_end(txn, ret, log) == NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, log, 0,
+                      "certmate removed %ui expired EST tokens", n);
+    }
 }
 
 

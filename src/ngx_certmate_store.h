@@ -156,6 +156,16 @@ typedef struct {
 } ngx_certmate_acme_account_t;
 
 
+/* a one-time EST enrollment token, known by the SHA-256 of its text */
+
+typedef struct {
+    u_char      hash[SHA256_DIGEST_LENGTH];
+    time_t      expires;
+    ngx_str_t   names;          /* DNS names, each ending in '\0' */
+    ngx_str_t   profile;
+} ngx_certmate_est_token_t;
+
+
 void ngx_certmate_store_init(ngx_str_t *path, size_t max_size);
 ngx_int_t ngx_certmate_store_open(ngx_log_t *log);
 void ngx_certmate_store_close(void);
@@ -218,7 +228,7 @@ ngx_int_t ngx_certmate_store_acme_issued(ngx_certmate_acme_state_t *state,
     ngx_certmate_cert_t *cert, u_char *old, ngx_log_t *log);
 ngx_int_t ngx_certmate_store_ca_put(ngx_certmate_ca_t *ca, ngx_log_t *log);
 ngx_int_t ngx_certmate_store_ca_issued(ngx_certmate_serial_t *serial,
-    ngx_certmate_cert_t *cert, u_char *old, ngx_log_t *log);
+    ngx_certmate_cert_t *cert, u_char *old, u_char *token, ngx_log_t *log);
 ngx_int_t ngx_certmate_store_acme_renew(ngx_str_t *name, ngx_log_t *log);
 ngx_int_t ngx_certmate_store_revoke(ngx_str_t *serial, ngx_uint_t reason,
     time_t when, ngx_log_t *log);
@@ -227,6 +237,11 @@ ngx_int_t ngx_certmate_store_account_put(ngx_certmate_acme_account_t *account,
 ngx_int_t ngx_certmate_store_token_put(ngx_str_t *token, ngx_str_t *keyauth,
     ngx_log_t *log);
 ngx_int_t ngx_certmate_store_token_delete(ngx_str_t *token, ngx_log_t *log);
+ngx_int_t ngx_certmate_store_est_token_get(u_char *hash,
+    ngx_certmate_est_token_t *token, ngx_log_t *log);
+ngx_int_t ngx_certmate_store_est_token_put(ngx_certmate_est_token_t *token,
+    ngx_log_t *log);
+void ngx_certmate_store_est_tokens_expire(time_t now, ngx_log_t *log);
 
 void ngx_certmate_store_check_readers(ngx_log_t *log);
 

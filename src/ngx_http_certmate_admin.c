@@ -15,6 +15,7 @@
  *   POST   /v1/serials/{hex}/revoke
  *   GET    /v1/ca                   the built-in CA
  *   POST   /v1/ca/sign              sign a CSR
+ *   POST   /v1/est/tokens           a one-time EST enrollment token
  *
  * Every request needs a bearer token whose SHA-256 one of the
  * "certmate_admin_token"s has.  Errors are JSON:
@@ -29,13 +30,11 @@
 #include "ngx_certmate_json.h"
 #include "ngx_certmate_store.h"
 
-#if (NGX_THREADS)
-#include <ngx_thread_pool.h>
-#endif
-
 
 #define NGX_HTTP_CERTMATE_LIST_LIMIT      100
 #define NGX_HTTP_CERTMATE_LIST_LIMIT_MAX  1000
+#define NGX_HTTP_CERTMATE_EST_TOKEN_LEN   32
+#define NGX_HTTP_CERTMATE_EST_TOKEN_LIFE  86400
 
 #define NGX_HTTP_CERTMATE_ALLOW_LEN       sizeof("GET, HEAD, POST, DELETE")
 
@@ -67,10 +66,9 @@ struct ngx_http_certmate_admin_ctx_s {
 };
 
 
-/* an issuance with a key of ours, made in a thread when it is RSA */
+/* an issuance with a new key of ours */
 
 typedef struct {
-    ngx_http_request_t               *request;
     ngx_certmate_ca_request_t         req;
     u_char                           *old;
     u_char                            id[NGX_CERTMATE_ID_LEN];
@@ -124,15 +122,12 @@ static ngx_int_t ngx_http_certmate_admin_reason(ngx_http_request_t *r,
     ngx_str_t *body, ngx_uint_t *reason, ngx_certmate_problem_t *problem);
 static ngx_int_t ngx_http_certmate_admin_ca(ngx_http_request_t *r,
     ngx_str_t *arg, ngx_str_t *body);
+static ngx_int_t ngx_http_certmate_admin_est_token(ngx_http_request_t *r,
+    ngx_str_t *arg, ngx_str_t *body);
 static ngx_int_t ngx_http_certmate_admin_keyed(ngx_http_request_t *r,
     ngx_certmate_ca_request_t *req, u_char *old);
-#if (NGX_THREADS)
-static void ngx_http_certmate_admin_key_thread(void *data, ngx_log_t *log);
-static void ngx_http_certmate_admin_key_done(ngx_event_t *ev);
-#endif
 static ngx_int_t ngx_http_certmate_admin_keyed_issue(ngx_http_request_t *r,
-    ngx_http_certmate_admin_keyed_t *kd);
-static void ngx_http_certmate_admin_key_free(void *data);
+    EVP_PKEY *key, void *data);
 static ngx_int_t ngx_http_certmate_admin_issued(ngx_http_request_t *r,
     ngx_int_t rc, ngx_certmate_problem_t *problem);
 static ngx_int_t ngx_http_certmate_admin_bad_body(ngx_http_request_t *r,
@@ -197,7 +192,10 @@ static ngx_http_certmate_admin_route_t  ngx_http_certmate_admin_routes[] = {
       NGX_HTTP_CERTMATE_BODY_JSON, ngx_http_certmate_admin_sign },
 
     { ngx_string("/v1/acme/orders"), 0, ngx_null_string, NGX_HTTP_GET,
-      NGX_HTTP_CERTMATE_BODY_NONE, ngx_http_certmate_admin_acme }
+      NGX_HTTP_CERTMATE_BODY_NONE, ngx_http_certmate_admin_acme },
+
+    { ngx_string("/v1/est/tokens"), 0, ngx_null_string, NGX_HTTP_POST,
+      NGX_HTTP_CERTMATE_BODY_JSON, ngx_http_certmate_admin_est_token }
 };
 
 
@@ -1141,7 +1139,7 @@ ngx_http_certmate_admin_revoke(ngx_http_request_t *r, ngx_str_t *arg,
 {
     ngx_int_t                rc;
     ngx_str_t                serial;
-    ngx_uint_t               reason;
+    ngx_uint_t               reason, ours;
     ngx_certmate_cert_t      cert;
     ngx_certmate_problem_t   problem;
     u_char                   id[NGX_CERTMATE_ID_LEN];
@@ -1163,7 +1161,10 @@ ngx_http_certmate_admin_revoke(ngx_http_request_t *r, ngx_str_t *arg,
 
     rc = ngx_certmate_store_get(id, &cert, r->connection->log);
 
-    if (rc == NGX_OK && cert.source == NGX_CERTMATE_SOURCE_CA) {
+    ours = (rc == NGX_OK && (cert.source == NGX_CERTMATE_SOURCE_CA
+                             || cert.source == NGX_CERTMATE_SOURCE_EST));
+
+    if (ours) {
         rc = ngx_certmate_ca_serial_parse(r->pool, &cert.serial, &serial);
     }
 
@@ -1177,7 +1178,7 @@ ngx_http_certmate_admin_revoke(ngx_http_request_t *r, ngx_str_t *arg,
         return ngx_http_certmate_admin_unavailable(r);
     }
 
-    if (cert.source != NGX_CERTMATE_SOURCE_CA) {
+    if (!ours) {
         ngx_certmate_problem(r->pool, &problem, "not_ca_issued",
                              "certificate \"%V\" is not from the built-in CA, "
                              "which can revoke only its own", arg);
@@ -1475,24 +1476,161 @@ done:
 
 
 /*
- * Issues with a new key of ours: EC keys are made at once, RSA keys,
- * which take up to seconds, in a thread of the "default" pool, so that
- * the worker goes on serving meanwhile
+ * A one-time EST enrollment token for some names and a profile: its
+ * text is answered once, the store keeps its SHA-256
  */
+
+static ngx_int_t
+ngx_http_certmate_admin_est_token(ngx_http_request_t *r, ngx_str_t *arg,
+    ngx_str_t *body)
+{
+    u_char                     *p;
+    time_t                      life;
+    ngx_int_t                   rc;
+    ngx_str_t                   profile, expires_in, validity, text, raw;
+    ngx_str_t                   json;
+    ngx_uint_t                  i, status;
+    ngx_array_t                 names;
+    ngx_certmate_json_t        *obj;
+    ngx_certmate_problem_t      problem;
+    ngx_certmate_est_token_t    token;
+    ngx_certmate_ca_request_t   req;
+    u_char                      random[NGX_HTTP_CERTMATE_EST_TOKEN_LEN];
+    ngx_certmate_json_field_t   fields[] = {
+        { "names", NGX_CERTMATE_JSON_STRINGS, 1, &names },
+        { "profile", NGX_CERTMATE_JSON_STRING, 0, &profile },
+        { "expires_in", NGX_CERTMATE_JSON_STRING, 0, &expires_in },
+        { NULL, 0, 0, NULL }
+    };
+
+    rc = ngx_certmate_json_fields(r->pool, body, fields, &problem);
+    if (rc != NGX_OK) {
+        return ngx_http_certmate_admin_bad_body(r, rc, &problem);
+    }
+
+    life = NGX_HTTP_CERTMATE_EST_TOKEN_LIFE;
+
+    if (expires_in.len) {
+        life = ngx_parse_time(&expires_in, 1);
+
+        if (life == (time_t) NGX_ERROR || life == 0) {
+            ngx_certmate_problem(r->pool, &problem, "invalid_request",
+                                 "\"expires_in\" must be a time such as "
+                                 "\"1h\" or \"7d\"");
+            return ngx_http_certmate_admin_refuse(r, NGX_HTTP_BAD_REQUEST,
+                                                  &problem);
+        }
+    }
+
+    if (profile.len == 0) {
+        ngx_str_set(&profile, "client");
+    }
+
+    ngx_str_null(&validity);
+    ngx_memzero(&req, sizeof(ngx_certmate_ca_request_t));
+
+    if (ngx_http_certmate_admin_profile(r, &profile, &validity, &req,
+                                        &problem, &status)
+        != NGX_OK)
+    {
+        return ngx_http_certmate_admin_refuse(r, status, &problem);
+    }
+
+    req.names = names.elts;
+    req.nnames = names.nelts;
+
+    rc = ngx_certmate_ca_check(r->pool, &req, &problem);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_certmate_admin_refuse(r,
+                                              NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                              &problem);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (RAND_bytes(random, NGX_HTTP_CERTMATE_EST_TOKEN_LEN) != 1) {
+        ngx_ssl_error(NGX_LOG_CRIT, r->connection->log, 0,
+                      "RAND_bytes() failed");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    raw.data = random;
+    raw.len = NGX_HTTP_CERTMATE_EST_TOKEN_LEN;
+
+    text.data = ngx_pnalloc(r->pool, ngx_base64_encoded_length(raw.len));
+    if (text.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_encode_base64url(&text, &raw);
+
+    SHA256(text.data, text.len, token.hash);
+    token.expires = ngx_time() + life;
+    token.profile = req.profile->name;
+    token.names.len = 0;
+
+    for (i = 0; i < req.nnames; i++) {
+        token.names.len += req.names[i].len + 1;
+    }
+
+    token.names.data = ngx_pnalloc(r->pool, token.names.len);
+    if (token.names.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = token.names.data;
+
+    for (i = 0; i < req.nnames; i++) {
+        p = ngx_cpymem(p, req.names[i].data, req.names[i].len);
+        *p++ = '\0';
+    }
+
+    rc = ngx_certmate_store_est_token_put(&token, r->connection->log);
+
+    if (rc == NGX_CERTMATE_STORE_FULL) {
+        return ngx_http_certmate_admin_full(r);
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_certmate_admin_unavailable(r);
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "certmate made an EST enrollment token for \"%V\" and %ui "
+                  "more names, profile \"%V\", expiring in %T s",
+                  &req.names[0], req.nnames - 1, &req.profile->name, life);
+
+    obj = ngx_certmate_json_object(r->pool);
+
+    if (obj == NULL
+        || ngx_certmate_json_set_str(obj, "token", &text) != NGX_OK
+        || ngx_certmate_json_set_strs(obj, "names", req.names, req.nnames)
+           != NGX_OK
+        || ngx_certmate_json_set_str(obj, "profile", &req.profile->name)
+           != NGX_OK
+        || ngx_certmate_json_set_time(obj, "expires_at", token.expires)
+           != NGX_OK
+        || ngx_certmate_json_object_done(r->pool, obj, &json) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_certmate_admin_send(r, NGX_HTTP_CREATED, &json);
+}
+
+
+/* issues with a new key of ours, stored with the certificate */
 
 static ngx_int_t
 ngx_http_certmate_admin_keyed(ngx_http_request_t *r,
     ngx_certmate_ca_request_t *req, u_char *old)
 {
     ngx_int_t                         rc;
-    ngx_pool_cleanup_t               *cln;
     ngx_certmate_problem_t            problem;
     ngx_http_certmate_admin_keyed_t  *kd;
-#if (NGX_THREADS)
-    ngx_thread_task_t                *task;
-    ngx_thread_pool_t                *tp;
-    ngx_str_t                         name = ngx_string("default");
-#endif
 
     rc = ngx_certmate_ca_check(r->pool, req, &problem);
 
@@ -1506,41 +1644,11 @@ ngx_http_certmate_admin_keyed(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
+    kd = ngx_pcalloc(r->pool, sizeof(ngx_http_certmate_admin_keyed_t));
+    if (kd == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    cln->handler = ngx_http_certmate_admin_key_free;
-    cln->data = NULL;
-
-#if (NGX_THREADS)
-
-    task = NULL;
-    tp = ngx_thread_pool_get((ngx_cycle_t *) ngx_cycle, &name);
-
-    if (tp && ngx_certmate_key_class(req->key_type) == NGX_CERTMATE_CLASS_RSA)
-    {
-        task = ngx_thread_task_alloc(r->pool,
-                                     sizeof(ngx_http_certmate_admin_keyed_t));
-        if (task == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        kd = task->ctx;
-
-    } else
-#endif
-    {
-        kd = ngx_pcalloc(r->pool, sizeof(ngx_http_certmate_admin_keyed_t));
-        if (kd == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
-
-    cln->data = kd;
-
-    kd->request = r;
     kd->req = *req;
 
     if (old) {
@@ -1548,77 +1656,28 @@ ngx_http_certmate_admin_keyed(ngx_http_request_t *r,
         kd->old = kd->id;
     }
 
-#if (NGX_THREADS)
-
-    if (task) {
-        task->handler = ngx_http_certmate_admin_key_thread;
-        task->event.handler = ngx_http_certmate_admin_key_done;
-        task->event.data = kd;
-
-        if (ngx_thread_task_post(tp, task) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        r->main->blocked++;
-        r->main->count++;
-        r->aio = 1;
-
-        return NGX_DONE;
-    }
-
-#endif
-
-    kd->req.key = ngx_certmate_key_generate(req->key_type,
-                                            r->connection->log);
-
-    return ngx_http_certmate_admin_keyed_issue(r, kd);
+    return ngx_http_certmate_make_key(r, req->key_type,
+                                      ngx_http_certmate_admin_keyed_issue, kd);
 }
-
-
-#if (NGX_THREADS)
-
-/* a thread of the pool */
-
-static void
-ngx_http_certmate_admin_key_thread(void *data, ngx_log_t *log)
-{
-    ngx_http_certmate_admin_keyed_t *kd = data;
-
-    kd->req.key = ngx_certmate_key_generate(kd->req.key_type, log);
-}
-
-
-static void
-ngx_http_certmate_admin_key_done(ngx_event_t *ev)
-{
-    ngx_http_certmate_admin_keyed_t *kd = ev->data;
-
-    ngx_http_request_t  *r;
-
-    r = kd->request;
-
-    r->main->blocked--;
-    r->aio = 0;
-
-    ngx_http_finalize_request(r, ngx_http_certmate_admin_keyed_issue(r, kd));
-}
-
-#endif
 
 
 static ngx_int_t
-ngx_http_certmate_admin_keyed_issue(ngx_http_request_t *r,
-    ngx_http_certmate_admin_keyed_t *kd)
+ngx_http_certmate_admin_keyed_issue(ngx_http_request_t *r, EVP_PKEY *key,
+    void *data)
 {
+    ngx_http_certmate_admin_keyed_t *kd = data;
+
     ngx_int_t                  rc;
     ngx_certmate_problem_t     problem;
     ngx_certmate_ca_issued_t   issued;
 
-    if (kd->req.key == NULL) {
+    if (key == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    kd->req.key = key;
     kd->req.kept = 1;
+    kd->req.source = NGX_CERTMATE_SOURCE_CA;
 
     rc = ngx_certmate_ca_issue(r->pool, &kd->req, kd->old, &issued, &problem,
                                r->connection->log);
@@ -1633,17 +1692,6 @@ ngx_http_certmate_admin_keyed_issue(ngx_http_request_t *r,
 
     return ngx_http_certmate_admin_cert_reply(r, NGX_HTTP_CREATED,
                                               &issued.cert);
-}
-
-
-static void
-ngx_http_certmate_admin_key_free(void *data)
-{
-    ngx_http_certmate_admin_keyed_t *kd = data;
-
-    if (kd) {
-        EVP_PKEY_free(kd->req.key);
-    }
 }
 
 

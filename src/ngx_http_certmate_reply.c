@@ -1,11 +1,33 @@
 
 /*
- * certmate: the request body in one piece, and a reply of bytes, for
- * the admin API, the OCSP responder and the CRL; the request's state.
+ * certmate: the request body in one piece, a reply of bytes and a key
+ * made off the event loop, for the admin API, EST, the OCSP responder
+ * and the CRL; the request's state.
  */
 
 
 #include "ngx_http_certmate_reply.h"
+#include "ngx_certmate_cert.h"
+
+#if (NGX_THREADS)
+#include <ngx_thread_pool.h>
+#endif
+
+
+typedef struct {
+    ngx_http_request_t         *request;
+    ngx_uint_t                  type;
+    EVP_PKEY                   *key;
+    ngx_http_certmate_key_pt    handler;
+    void                       *data;
+} ngx_http_certmate_key_task_t;
+
+
+#if (NGX_THREADS)
+static void ngx_http_certmate_key_thread(void *data, ngx_log_t *log);
+static void ngx_http_certmate_key_done(ngx_event_t *ev);
+#endif
+static void ngx_http_certmate_key_free(void *data);
 
 
 /*
@@ -136,4 +158,130 @@ ngx_http_certmate_ctx(ngx_http_request_t *r)
     }
 
     return ctx;
+}
+
+
+/*
+ * A new key of "type" for the request, then "handler" with it (NULL if
+ * making it failed): EC keys at once, RSA keys, which take up to
+ * seconds, in a thread of the "default" pool, so that the worker goes
+ * on serving meanwhile.  The key is freed with the request's pool.
+ * Returns what the handler returns, or NGX_DONE while a thread works.
+ */
+
+ngx_int_t
+ngx_http_certmate_make_key(ngx_http_request_t *r, ngx_uint_t type,
+    ngx_http_certmate_key_pt handler, void *data)
+{
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_certmate_key_task_t  *kt;
+#if (NGX_THREADS)
+    ngx_thread_task_t             *task;
+    ngx_thread_pool_t             *tp;
+    ngx_str_t                      name = ngx_string("default");
+#endif
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_certmate_key_free;
+    cln->data = NULL;
+
+#if (NGX_THREADS)
+
+    task = NULL;
+    tp = ngx_thread_pool_get((ngx_cycle_t *) ngx_cycle, &name);
+
+    if (tp && ngx_certmate_key_class(type) == NGX_CERTMATE_CLASS_RSA) {
+        task = ngx_thread_task_alloc(r->pool,
+                                     sizeof(ngx_http_certmate_key_task_t));
+        if (task == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        kt = task->ctx;
+
+    } else
+#endif
+    {
+        kt = ngx_pcalloc(r->pool, sizeof(ngx_http_certmate_key_task_t));
+        if (kt == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    cln->data = kt;
+
+    kt->request = r;
+    kt->type = type;
+    kt->handler = handler;
+    kt->data = data;
+
+#if (NGX_THREADS)
+
+    if (task) {
+        task->handler = ngx_http_certmate_key_thread;
+        task->event.handler = ngx_http_certmate_key_done;
+        task->event.data = kt;
+
+        if (ngx_thread_task_post(tp, task) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        r->main->blocked++;
+        r->main->count++;
+        r->aio = 1;
+
+        return NGX_DONE;
+    }
+
+#endif
+
+    kt->key = ngx_certmate_key_generate(type, r->connection->log);
+
+    return handler(r, kt->key, data);
+}
+
+
+#if (NGX_THREADS)
+
+/* a thread of the pool */
+
+static void
+ngx_http_certmate_key_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_certmate_key_task_t *kt = data;
+
+    kt->key = ngx_certmate_key_generate(kt->type, log);
+}
+
+
+static void
+ngx_http_certmate_key_done(ngx_event_t *ev)
+{
+    ngx_http_certmate_key_task_t *kt = ev->data;
+
+    ngx_http_request_t  *r;
+
+    r = kt->request;
+
+    r->main->blocked--;
+    r->aio = 0;
+
+    ngx_http_finalize_request(r, kt->handler(r, kt->key, kt->data));
+}
+
+#endif
+
+
+static void
+ngx_http_certmate_key_free(void *data)
+{
+    ngx_http_certmate_key_task_t *kt = data;
+
+    if (kt) {
+        EVP_PKEY_free(kt->key);
+    }
 }

@@ -62,6 +62,8 @@ static int ngx_http_certmate_verify_chain(X509_STORE_CTX *x509_store,
 static void ngx_http_certmate_verify_note(X509 *leaf, X509 *issuer,
     ngx_log_t *log);
 static ngx_int_t ngx_http_certmate_verify_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_certmate_client_revoked(ngx_http_request_t *r,
+    ngx_http_certmate_client_t *cl);
 static ngx_http_certmate_client_t *ngx_http_certmate_client(
     ngx_http_request_t *r);
 static ngx_int_t ngx_http_certmate_client_revocation(ngx_http_request_t *r,
@@ -872,6 +874,7 @@ ngx_http_certmate_verify_note(X509 *leaf, X509 *issuer, ngx_log_t *log)
 static ngx_int_t
 ngx_http_certmate_verify_handler(ngx_http_request_t *r)
 {
+    ngx_int_t                       rc;
     ngx_http_core_main_conf_t      *cmcf;
     ngx_http_certmate_client_t     *cl;
     ngx_http_certmate_srv_conf_t   *cmscf;
@@ -924,14 +927,52 @@ ngx_http_certmate_verify_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
+    /* EST decides on revoked certificates itself, in its own way */
+
+    if (!cmlcf->est) {
+        rc = ngx_http_certmate_client_revoked(r, cl);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    if (cmlcf->requires
+        && !ngx_http_certmate_required(r, cl, cmlcf->requires))
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "client SSL certificate serial %V does not meet "
+                      "\"certmate_client_require\"", &cl->serial);
+        return NGX_HTTP_FORBIDDEN;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* the request's client certificate and its verify result */
+
+/*
+ * The revocation status of a verified certificate, as the location's
+ * "certmate_revocation" takes it: NGX_OK, or NGX_HTTPS_CERT_ERROR for
+ * a refusal, logged
+ */
+
+static ngx_int_t
+ngx_http_certmate_client_revoked(ngx_http_request_t *r,
+    ngx_http_certmate_client_t *cl)
+{
+    ngx_http_certmate_loc_conf_t  *cmlcf;
+
     if (ngx_http_certmate_client_revocation(r, cl) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    cmlcf = ngx_http_get_module_loc_conf(r, ngx_certmate_module);
+
     switch (cl->revocation) {
 
     case NGX_HTTP_CERTMATE_GOOD:
-        break;
+        return NGX_OK;
 
     case NGX_HTTP_CERTMATE_REVOKED:
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -949,23 +990,54 @@ ngx_http_certmate_verify_handler(ngx_http_request_t *r)
             return NGX_HTTPS_CERT_ERROR;
         }
 
-        break;
+        return NGX_OK;
     }
-
-    if (cmlcf->requires
-        && !ngx_http_certmate_required(r, cl, cmlcf->requires))
-    {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "client SSL certificate serial %V does not meet "
-                      "\"certmate_client_require\"", &cl->serial);
-        return NGX_HTTP_FORBIDDEN;
-    }
-
-    return NGX_DECLINED;
 }
 
 
-/* the request's client certificate and its verify result */
+/*
+ * The client certificate of a request, verified at the handshake (by
+ * certmate or by nginx) and admitted by its revocation status:
+ * NGX_OK; NGX_DECLINED: there is none such, the reason logged
+ */
+
+ngx_int_t
+ngx_http_certmate_client_admitted(ngx_http_request_t *r, X509 **cert)
+{
+    ngx_int_t                    rc;
+    ngx_http_certmate_client_t  *cl;
+
+    cl = ngx_http_certmate_client(r);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (cl->cert == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (cl->verify != X509_V_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "client SSL certificate verify error: (%l:%s)",
+                      cl->verify, X509_verify_cert_error_string(cl->verify));
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_certmate_client_revoked(r, cl);
+
+    if (rc == NGX_HTTP_INTERNAL_SERVER_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    *cert = cl->cert;
+
+    return NGX_OK;
+}
+
 
 static ngx_http_certmate_client_t *
 ngx_http_certmate_client(ngx_http_request_t *r)

@@ -28,6 +28,8 @@ ngx_int_t ngx_http_certmate_verify_ctx(ngx_conf_t *cf,
     ngx_http_ssl_srv_conf_t *sscf);
 void ngx_http_certmate_verify_servername(ngx_connection_t *c,
     ngx_http_certmate_srv_conf_t *cmscf);
+ngx_int_t ngx_http_certmate_client_admitted(ngx_http_request_t *r,
+    X509 **cert);
 
 
 #endif /* _NGX_HTTP_CERTMATE_VERIFY_H_INCLUDED_ */
