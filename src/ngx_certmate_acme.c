@@ -1015,8 +1015,7 @@ ngx_certmate_acme_cert_done(ngx_certmate_acme_post_t *post)
     ngx_memzero(&cert, sizeof(ngx_certmate_cert_t));
 
     rc = ngx_certmate_cert_build(work->pool, &post->http.response, work->key,
-                                 1, NGX_CERTMATE_SOURCE_ACME, &cert,
-                                 &problem);
+                                 NGX_CERTMATE_SOURCE_ACME, &cert, &problem);
 
     if (rc != NGX_OK) {
         ngx_str_null(&work->state.order);

@@ -43,8 +43,9 @@ static ngx_int_t ngx_certmate_ca_key_allowed(ngx_pool_t *pool,
     ngx_certmate_problem_t *problem);
 static X509_NAME *ngx_certmate_ca_dn(ngx_str_t *text, const char *suffix);
 static X509 *ngx_certmate_ca_make(X509 *issuer, EVP_PKEY *issuer_key,
-    X509_NAME *subject, EVP_PKEY *key, ngx_str_t *serial, time_t not_before,
-    time_t not_after, const char **exts, ngx_log_t *log);
+    X509_NAME *subject, EVP_PKEY *key, X509_PUBKEY *spki, ngx_str_t *serial,
+    time_t not_before, time_t not_after, const char **exts, ngx_log_t *log);
+static int ngx_certmate_ca_spki(X509 *x, X509_PUBKEY *spki);
 static void ngx_certmate_ca_serial_new(u_char *serial);
 static const EVP_MD *ngx_certmate_ca_md(EVP_PKEY *key);
 static ngx_int_t ngx_certmate_ca_der(ngx_pool_t *pool, X509 *x,
@@ -529,12 +530,13 @@ ngx_certmate_ca_issue(ngx_pool_t *pool, ngx_certmate_ca_request_t *req,
     time_t                      now;
     EVP_PKEY                   *key;
     ngx_int_t                   rc;
-    ngx_str_t                   serial, pem, san;
+    ngx_str_t                   serial, san;
     X509_NAME                  *subject;
     ngx_uint_t                  i, tries;
     ngx_certmate_serial_t       s;
     ngx_certmate_profile_t     *profile;
     ngx_certmate_ca_conf_t     *cacf;
+    X509_PUBKEY                *spki;
     ngx_certmate_ca_signing_t  *ca;
     const char                 *usage, *eku, *exts[20];
     u_char                      bytes[NGX_CERTMATE_CA_SERIAL_LEN];
@@ -627,6 +629,11 @@ ngx_certmate_ca_issue(ngx_pool_t *pool, ngx_certmate_ca_request_t *req,
         goto done;
     }
 
+    /* a CSR's own key: its encoding copied, not made again from the key */
+
+    spki = (req->csr && X509_REQ_get0_pubkey(req->csr) == key)
+           ? X509_REQ_get_X509_PUBKEY(req->csr) : NULL;
+
     now = ngx_time();
     rc = NGX_ERROR;
 
@@ -636,8 +643,9 @@ ngx_certmate_ca_issue(ngx_pool_t *pool, ngx_certmate_ca_request_t *req,
         serial.data = bytes;
         serial.len = NGX_CERTMATE_CA_SERIAL_LEN;
 
-        x = ngx_certmate_ca_make(ca->cert, ca->key, subject, key, &serial,
-                                 now, now + req->validity, exts, log);
+        x = ngx_certmate_ca_make(ca->cert, ca->key, subject, key, spki,
+                                 &serial, now, now + req->validity, exts,
+                                 log);
         if (x == NULL) {
             rc = NGX_ERROR;
             break;
@@ -649,7 +657,12 @@ ngx_certmate_ca_issue(ngx_pool_t *pool, ngx_certmate_ca_request_t *req,
         s.serial.data = ngx_pnalloc(pool, serial.len);
         if (s.serial.data == NULL
             || ngx_certmate_ca_der(pool, x, &s.cert) != NGX_OK
-            || ngx_certmate_ca_pem(pool, x, &issued->pem) != NGX_OK)
+            || ngx_certmate_ca_pem(pool, x, &issued->pem) != NGX_OK
+            || (req->source
+                && ngx_certmate_cert_issued(pool, x, &s.cert, &ca->chain_der,
+                                            key, req->kept, req->source,
+                                            &issued->cert)
+                   != NGX_OK))
         {
             X509_free(x);
             rc = NGX_ERROR;
@@ -667,24 +680,6 @@ ngx_certmate_ca_issue(ngx_pool_t *pool, ngx_certmate_ca_request_t *req,
         s.profile = profile->name;
 
         if (req->source) {
-            pem.len = issued->pem.len + ca->chain_pem.len;
-            pem.data = ngx_pnalloc(pool, pem.len);
-            if (pem.data == NULL) {
-                rc = NGX_ERROR;
-                break;
-            }
-
-            p = ngx_cpymem(pem.data, issued->pem.data, issued->pem.len);
-            ngx_memcpy(p, ca->chain_pem.data, ca->chain_pem.len);
-
-            rc = ngx_certmate_cert_build(pool, &pem, key, req->kept,
-                                         req->source, &issued->cert,
-                                         problem);
-            if (rc != NGX_OK) {
-                rc = NGX_ERROR;
-                break;
-            }
-
             issued->cert.profile = profile->name;
             issued->cert.client_only =
                   !(profile->usage & NGX_CERTMATE_USAGE_SERVER) || !req->kept;
@@ -803,8 +798,8 @@ failed:
 
 static X509 *
 ngx_certmate_ca_make(X509 *issuer, EVP_PKEY *issuer_key, X509_NAME *subject,
-    EVP_PKEY *key, ngx_str_t *serial, time_t not_before, time_t not_after,
-    const char **exts, ngx_log_t *log)
+    EVP_PKEY *key, X509_PUBKEY *spki, ngx_str_t *serial, time_t not_before,
+    time_t not_after, const char **exts, ngx_log_t *log)
 {
     X509            *x;
     BIGNUM          *bn;
@@ -823,7 +818,8 @@ ngx_certmate_ca_make(X509 *issuer, EVP_PKEY *issuer_key, X509_NAME *subject,
            != 1
         || ASN1_TIME_set(X509_getm_notBefore(x), not_before) == NULL
         || ASN1_TIME_set(X509_getm_notAfter(x), not_after) == NULL
-        || X509_set_pubkey(x, key) != 1)
+        || (spki ? ngx_certmate_ca_spki(x, spki) : X509_set_pubkey(x, key))
+           != 1)
     {
         goto failed;
     }
@@ -865,6 +861,61 @@ failed:
 
 
 /* 16 random bytes, positive and of full length as an INTEGER */
+
+/*
+ * The subject's key as its SubjectPublicKeyInfo has it: OpenSSL 3.0's
+ * X509_set_pubkey() encodes the key and decodes it again, which costs
+ * more than signing the certificate
+ */
+
+static int
+ngx_certmate_ca_spki(X509 *x, X509_PUBKEY *spki)
+{
+    int                 len, ptype;
+    void               *param;
+    u_char             *enc;
+    X509_ALGOR         *alg;
+    ASN1_OBJECT        *obj;
+    const void         *pval;
+    const u_char       *pk;
+    const ASN1_OBJECT  *aobj;
+
+    if (X509_PUBKEY_get0_param(NULL, &pk, &len, &alg, spki) != 1) {
+        return 0;
+    }
+
+    X509_ALGOR_get0(&aobj, &ptype, &pval, alg);
+
+    obj = OBJ_dup(aobj);
+    enc = OPENSSL_memdup(pk, len);
+
+    param = (ptype == V_ASN1_OBJECT) ? (void *) OBJ_dup(pval)
+            : (ptype == V_ASN1_SEQUENCE) ? (void *) ASN1_STRING_dup(pval)
+            : NULL;
+
+    if (obj == NULL || enc == NULL
+        || (param == NULL
+            && (ptype == V_ASN1_OBJECT || ptype == V_ASN1_SEQUENCE))
+        || X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), obj, ptype, param,
+                                  enc, len)
+           != 1)
+    {
+        ASN1_OBJECT_free(obj);
+        OPENSSL_free(enc);
+
+        if (ptype == V_ASN1_OBJECT) {
+            ASN1_OBJECT_free(param);
+
+        } else {
+            ASN1_STRING_free(param);
+        }
+
+        return 0;
+    }
+
+    return 1;
+}
+
 
 static void
 ngx_certmate_ca_serial_new(u_char *serial)
@@ -958,6 +1009,7 @@ ngx_certmate_ca_current(ngx_log_t *log)
     BIO                        *bio;
     char                       *data;
     long                        len;
+    size_t                      served;
     ngx_str_t                   ders[NGX_CERTMATE_CHAIN_MAX];
     ngx_uint_t                  i, n;
     ngx_certmate_ca_t           ca;
@@ -976,6 +1028,7 @@ ngx_certmate_ca_current(ngx_log_t *log)
     ngx_certmate_ca_signing_free(sg);
 
     bio = NULL;
+    served = 0;
 
     if (ngx_certmate_cert_split(&ca.chain, ders, &n) != NGX_OK) {
         goto failed;
@@ -998,11 +1051,15 @@ ngx_certmate_ca_current(ngx_log_t *log)
 
         /* the chain to serve stops below a self-signed root */
 
-        if (X509_check_issued(x, x) != X509_V_OK
-            && PEM_write_bio_X509(bio, x) != 1)
-        {
+        if (X509_check_issued(x, x) == X509_V_OK) {
+            continue;
+        }
+
+        if (PEM_write_bio_X509(bio, x) != 1) {
             goto failed;
         }
+
+        served += ders[i].len;
     }
 
     sg->cert = sk_X509_value(sg->chain, 0);
@@ -1035,6 +1092,16 @@ ngx_certmate_ca_current(ngx_log_t *log)
 
     ngx_memcpy(sg->chain_pem.data, data, len);
     sg->chain_pem.len = len;
+
+    /* the DER of the same, which comes first in the record's chain */
+
+    sg->chain_der.data = ngx_alloc(served, log);
+    if (sg->chain_der.data == NULL) {
+        goto failed;
+    }
+
+    ngx_memcpy(sg->chain_der.data, ca.chain.data, served);
+    sg->chain_der.len = served;
     sg->version = ca.version;
 
     BIO_free(bio);
@@ -1067,6 +1134,10 @@ ngx_certmate_ca_signing_free(ngx_certmate_ca_signing_t *sg)
 
     if (sg->chain_pem.data) {
         ngx_free(sg->chain_pem.data);
+    }
+
+    if (sg->chain_der.data) {
+        ngx_free(sg->chain_der.data);
     }
 
     ngx_memzero(sg, sizeof(ngx_certmate_ca_signing_t));
@@ -1430,8 +1501,9 @@ ngx_certmate_ca_create(ngx_pool_t *pool, ngx_certmate_ca_conf_t *cacf,
 
     ngx_certmate_ca_serial_new(bytes);
 
-    root = ngx_certmate_ca_make(NULL, root_key, root_name, root_key, &serial,
-                                now, now + cacf->validity, exts, log);
+    root = ngx_certmate_ca_make(NULL, root_key, root_name, root_key, NULL,
+                                &serial, now, now + cacf->validity, exts,
+                                log);
     if (root == NULL) {
         goto done;
     }
@@ -1444,7 +1516,7 @@ ngx_certmate_ca_create(ngx_pool_t *pool, ngx_certmate_ca_conf_t *cacf,
 
     ngx_certmate_ca_serial_new(bytes);
 
-    issuing = ngx_certmate_ca_make(root, root_key, name, key, &serial,
+    issuing = ngx_certmate_ca_make(root, root_key, name, key, NULL, &serial,
                                    now, now + cacf->validity, exts, log);
     if (issuing == NULL) {
         goto done;
@@ -1646,7 +1718,7 @@ ngx_certmate_ca_signer(ngx_pool_t *pool, ngx_certmate_ca_t *ca,
     serial.len = NGX_CERTMATE_CA_SERIAL_LEN;
     ngx_certmate_ca_serial_new(bytes);
 
-    x = ngx_certmate_ca_make(ca_cert, ca_key, name, key, &serial, now,
+    x = ngx_certmate_ca_make(ca_cert, ca_key, name, key, NULL, &serial, now,
                              now + NGX_CERTMATE_CA_SIGNER_VALIDITY, exts, log);
 
     if (x == NULL

@@ -22,7 +22,8 @@ typedef struct {
     STACK_OF(X509)  *chain;         /* the issuing CA up to the root */
     X509            *signer;        /* the delegated OCSP signer */
     EVP_PKEY        *signer_key;
-    ngx_str_t        chain_pem;
+    ngx_str_t        chain_pem;     /* to serve: the issuing CA up */
+    ngx_str_t        chain_der;     /* the same */
 } ngx_certmate_ca_signing_t;
 
 

@@ -66,7 +66,7 @@ ngx_certmate_cert_import(ngx_pool_t *pool, ngx_str_t *chain_pem,
         return rc;
     }
 
-    rc = ngx_certmate_cert_build(pool, chain_pem, key, 1,
+    rc = ngx_certmate_cert_build(pool, chain_pem, key,
                                  NGX_CERTMATE_SOURCE_IMPORT, cert, problem);
 
     EVP_PKEY_free(key);
@@ -75,15 +75,12 @@ ngx_certmate_cert_import(ngx_pool_t *pool, ngx_str_t *chain_pem,
 }
 
 
-/*
- * A record from a PEM chain and the key of its leaf: the private key,
- * stored with it when "kept", else only matched (a public key will do)
- */
+/* a record from a PEM chain and the key of its leaf */
 
 ngx_int_t
 ngx_certmate_cert_build(ngx_pool_t *pool, ngx_str_t *chain_pem,
-    EVP_PKEY *key, ngx_uint_t kept, ngx_uint_t source,
-    ngx_certmate_cert_t *cert, ngx_certmate_problem_t *problem)
+    EVP_PKEY *key, ngx_uint_t source, ngx_certmate_cert_t *cert,
+    ngx_certmate_problem_t *problem)
 {
     X509            *leaf;
     ngx_int_t        rc;
@@ -162,7 +159,7 @@ ngx_certmate_cert_build(ngx_pool_t *pool, ngx_str_t *chain_pem,
     cert->source = source;
     ngx_str_null(&cert->profile);
 
-    rc = ngx_certmate_cert_der(pool, chain, kept ? key : NULL, cert);
+    rc = ngx_certmate_cert_der(pool, chain, key, cert);
 
 done:
 
@@ -583,7 +580,56 @@ ngx_certmate_cert_der(ngx_pool_t *pool, STACK_OF(X509) *chain, EVP_PKEY *key,
 
     cert->chain.len = size;
 
-    if (key == NULL) {
+    return ngx_certmate_key_encode(pool, key, &cert->key);
+}
+
+
+/*
+ * A record of a certificate that the built-in CA just made, with the
+ * DER of the CA certificates served after it: trusted, so neither
+ * parsed again nor checked.  The key is stored when it is ours
+ * ("kept"); else the record has none and is not served.
+ */
+
+ngx_int_t
+ngx_certmate_cert_issued(ngx_pool_t *pool, X509 *leaf, ngx_str_t *der,
+    ngx_str_t *ca_der, EVP_PKEY *key, ngx_uint_t kept, ngx_uint_t source,
+    ngx_certmate_cert_t *cert)
+{
+    u_char                  *p;
+    unsigned int             len;
+    ngx_certmate_problem_t   problem;
+
+    if (ngx_certmate_cert_names(pool, leaf, &cert->names, &problem) != NGX_OK
+        || X509_digest(leaf, EVP_sha256(), cert->fingerprint, &len) != 1
+        || ngx_certmate_cert_serial(pool, leaf, &cert->serial) != NGX_OK
+        || ngx_certmate_cert_x509_name(pool, X509_get_subject_name(leaf),
+                                       &cert->subject)
+           != NGX_OK
+        || ngx_certmate_cert_x509_name(pool, X509_get_issuer_name(leaf),
+                                       &cert->issuer)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(cert->id, cert->fingerprint, NGX_CERTMATE_ID_LEN);
+
+    cert->key_type = ngx_certmate_key_type(key);
+    cert->source = source;
+    cert->not_before = ngx_certmate_cert_time(X509_get0_notBefore(leaf));
+    cert->not_after = ngx_certmate_cert_time(X509_get0_notAfter(leaf));
+
+    cert->chain.len = der->len + ca_der->len;
+    cert->chain.data = ngx_pnalloc(pool, cert->chain.len);
+    if (cert->chain.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(cert->chain.data, der->data, der->len);
+    ngx_memcpy(p, ca_der->data, ca_der->len);
+
+    if (!kept) {
         ngx_str_null(&cert->key);
         return NGX_OK;
     }

@@ -33,8 +33,11 @@ ngx_int_t ngx_certmate_cert_import(ngx_pool_t *pool, ngx_str_t *chain_pem,
     ngx_str_t *key_pem, ngx_certmate_cert_t *cert,
     ngx_certmate_problem_t *problem);
 ngx_int_t ngx_certmate_cert_build(ngx_pool_t *pool, ngx_str_t *chain_pem,
-    EVP_PKEY *key, ngx_uint_t kept, ngx_uint_t source,
-    ngx_certmate_cert_t *cert, ngx_certmate_problem_t *problem);
+    EVP_PKEY *key, ngx_uint_t source, ngx_certmate_cert_t *cert,
+    ngx_certmate_problem_t *problem);
+ngx_int_t ngx_certmate_cert_issued(ngx_pool_t *pool, X509 *leaf,
+    ngx_str_t *der, ngx_str_t *ca_der, EVP_PKEY *key, ngx_uint_t kept,
+    ngx_uint_t source, ngx_certmate_cert_t *cert);
 ngx_int_t ngx_certmate_cert_split(ngx_str_t *chain, ngx_str_t *ders,
     ngx_uint_t *n);
 X509 *ngx_certmate_cert_x509(ngx_str_t *der, ngx_log_t *log);

@@ -86,7 +86,8 @@ static ngx_int_t ngx_http_certmate_est_cacerts(ngx_http_request_t *r);
 static ngx_int_t ngx_http_certmate_est_csrattrs(ngx_http_request_t *r,
     ngx_certmate_profile_t *profile);
 static ngx_int_t ngx_http_certmate_est_pkcs7(ngx_pool_t *pool,
-    STACK_OF(X509) *certs, ngx_str_t *b64);
+    ngx_str_t *certs, ngx_str_t *b64);
+static u_char *ngx_http_certmate_est_tlv(u_char *p, u_char tag, size_t len);
 static ngx_int_t ngx_http_certmate_est_base64(ngx_pool_t *pool,
     ngx_str_t *der, ngx_str_t *b64);
 static ngx_int_t ngx_http_certmate_est_send(ngx_http_request_t *r,
@@ -983,13 +984,11 @@ static ngx_int_t
 ngx_http_certmate_est_issue(ngx_http_request_t *r,
     ngx_http_certmate_est_ctx_t *ctx)
 {
-    X509                          *x;
     u_char                        *old;
     ngx_int_t                      rc;
     ngx_str_t                      p7, serial, ders[NGX_CERTMATE_CHAIN_MAX];
     ngx_uint_t                     n;
     unsigned int                   len;
-    STACK_OF(X509)                *certs;
     ngx_certmate_problem_t         problem;
     ngx_certmate_ca_issued_t       issued;
     ngx_http_certmate_loc_conf_t  *cmlcf;
@@ -1074,24 +1073,9 @@ ngx_http_certmate_est_issue(ngx_http_request_t *r,
 
     /* the issued certificate, alone, as PKCS#7 certs-only */
 
-    if (ngx_certmate_cert_split(&issued.cert.chain, ders, &n) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    certs = sk_X509_new_null();
-    x = ngx_certmate_cert_x509(&ders[0], r->connection->log);
-
-    if (certs == NULL || x == NULL || sk_X509_push(certs, x) == 0) {
-        X509_free(x);
-        sk_X509_free(certs);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_certmate_est_pkcs7(r->pool, certs, &p7);
-
-    sk_X509_pop_free(certs, X509_free);
-
-    if (rc != NGX_OK) {
+    if (ngx_certmate_cert_split(&issued.cert.chain, ders, &n) != NGX_OK
+        || ngx_http_certmate_est_pkcs7(r->pool, &ders[0], &p7) != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -1110,20 +1094,28 @@ ngx_http_certmate_est_issue(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_certmate_est_cacerts(ngx_http_request_t *r)
 {
-    ngx_int_t                   rc;
-    ngx_str_t                   p7;
-    ngx_certmate_problem_t      problem;
-    ngx_certmate_ca_signing_t  *ca;
+    ngx_int_t                rc;
+    ngx_str_t                p7;
+    ngx_certmate_ca_t        ca;
+    ngx_certmate_problem_t   problem;
 
     if (ngx_certmate_store_read_begin(r->connection->log) != NGX_OK) {
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
-    ca = ngx_certmate_ca_current(r->connection->log);
+    rc = ngx_certmate_store_ca_get(&ca, r->connection->log);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_certmate_est_pkcs7(r->pool, &ca.chain, &p7);
+    }
 
     ngx_certmate_store_read_end();
 
-    if (ca == NULL) {
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
         ngx_certmate_problem(r->pool, &problem, "ca_not_ready",
                              "the helper process has not made the CA yet");
 
@@ -1136,11 +1128,6 @@ ngx_http_certmate_est_cacerts(ngx_http_request_t *r)
 
         return ngx_http_certmate_est_refuse(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                             &problem);
-    }
-
-    rc = ngx_http_certmate_est_pkcs7(r->pool, ca->chain, &p7);
-    if (rc != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     return ngx_http_certmate_est_send(r, "application/pkcs7-mime", &p7);
@@ -1273,57 +1260,94 @@ done:
 }
 
 
-/* a degenerate SignedData with the certificates only, in base64 */
+/*
+ * A degenerate SignedData (RFC 5652) with the certificates only, from
+ * their DER, in base64: written here, for OpenSSL 3.0 would parse each
+ * certificate again
+ */
 
 static ngx_int_t
-ngx_http_certmate_est_pkcs7(ngx_pool_t *pool, STACK_OF(X509) *certs,
+ngx_http_certmate_est_pkcs7(ngx_pool_t *pool, ngx_str_t *certs,
     ngx_str_t *b64)
 {
-    int         i, len;
     u_char     *p;
-    PKCS7      *p7;
-    ngx_int_t   rc;
+    size_t      signed_len, content_len;
     ngx_str_t   der;
 
-    rc = NGX_ERROR;
+    static u_char  signed_data[] = {
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02
+    };
 
-    p7 = PKCS7_new();
+    static u_char  version_to_content[] = {
+        0x02, 0x01, 0x01,                       /* version 1 */
+        0x31, 0x00,                             /* no digestAlgorithms */
+        0x30, 0x0b,                             /* encapContentInfo: */
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,     /* id-data, no content */
+        0xf7, 0x0d, 0x01, 0x07, 0x01
+    };
 
-    if (p7 == NULL
-        || PKCS7_set_type(p7, NID_pkcs7_signed) != 1
-        || PKCS7_content_new(p7, NID_pkcs7_data) != 1)
-    {
-        goto done;
-    }
+    static u_char  no_signers[] = { 0x31, 0x00 };
 
-    for (i = 0; i < sk_X509_num(certs); i++) {
-        if (PKCS7_add_certificate(p7, sk_X509_value(certs, i)) != 1) {
-            goto done;
-        }
-    }
+#define ngx_http_certmate_est_tlv_len(len)                                    \
+    (1 + ((len) < 0x80 ? 1 : (len) < 0x100 ? 2 : (len) < 0x10000 ? 3 : 4)     \
+     + (len))
 
-    (void) PKCS7_set_detached(p7, 1);
+    signed_len = sizeof(version_to_content)
+                 + ngx_http_certmate_est_tlv_len(certs->len)
+                 + sizeof(no_signers);
+    content_len = sizeof(signed_data)
+                  + ngx_http_certmate_est_tlv_len(
+                        ngx_http_certmate_est_tlv_len(signed_len));
 
-    len = i2d_PKCS7(p7, NULL);
-    if (len <= 0) {
-        goto done;
-    }
-
-    der.data = ngx_pnalloc(pool, len);
+    der.len = ngx_http_certmate_est_tlv_len(content_len);
+    der.data = ngx_pnalloc(pool, der.len);
     if (der.data == NULL) {
-        goto done;
+        return NGX_ERROR;
     }
 
-    p = der.data;
-    der.len = i2d_PKCS7(p7, &p);
+    p = ngx_http_certmate_est_tlv(der.data, 0x30, content_len);
+    p = ngx_cpymem(p, signed_data, sizeof(signed_data));
+    p = ngx_http_certmate_est_tlv(p, 0xa0,
+                                  ngx_http_certmate_est_tlv_len(signed_len));
+    p = ngx_http_certmate_est_tlv(p, 0x30, signed_len);
+    p = ngx_cpymem(p, version_to_content, sizeof(version_to_content));
+    p = ngx_http_certmate_est_tlv(p, 0xa0, certs->len);
+    p = ngx_cpymem(p, certs->data, certs->len);
+    ngx_memcpy(p, no_signers, sizeof(no_signers));
 
-    rc = ngx_http_certmate_est_base64(pool, &der, b64);
+#undef ngx_http_certmate_est_tlv_len
 
-done:
+    return ngx_http_certmate_est_base64(pool, &der, b64);
+}
 
-    PKCS7_free(p7);
 
-    return rc;
+/* a DER tag and length; the value follows */
+
+static u_char *
+ngx_http_certmate_est_tlv(u_char *p, u_char tag, size_t len)
+{
+    *p++ = tag;
+
+    if (len < 0x80) {
+        *p++ = (u_char) len;
+
+    } else if (len < 0x100) {
+        *p++ = 0x81;
+        *p++ = (u_char) len;
+
+    } else if (len < 0x10000) {
+        *p++ = 0x82;
+        *p++ = (u_char) (len >> 8);
+        *p++ = (u_char) len;
+
+    } else {
+        *p++ = 0x83;
+        *p++ = (u_char) (len >> 16);
+        *p++ = (u_char) (len >> 8);
+        *p++ = (u_char) len;
+    }
+
+    return p;
 }
 
 

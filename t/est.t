@@ -710,6 +710,61 @@ like($body, qr/the profile needs proof of possession: the CSR's challengePasswor
 
 is(scalar(est_certificates()), $count, 'the refused proofs stored nothing');
 
+# the helper removes expired tokens when it starts and every hour
+
+(undef, my $tok5) = $t->admin('POST', '/v1/est/tokens', json => {
+    names => ['dev30.example.com'], expires_in => '1s' });
+sleep 2;
+$t->reload;
+ok($t->wait_log(qr/certmate removed [12] expired EST tokens/, 10),
+   'the helper removes expired tokens');
+
 $t->stop;
+
+# no CA yet: without a helper ("master_process off") it is never made
+
+my $t2 = Certmate::Test->new;
+
+$t2->conf(<<"EOF2")->run;
+master_process off;
+http {
+    certmate_store %%DIR%%/store;
+    certmate_ca;
+
+    server {
+        listen 127.0.0.1:%%PORT_est%%;
+
+        location /.well-known/est/ {
+            certmate_est;
+            certmate_est_auth token;
+        }
+
+        location /certmate/ {
+            certmate_admin;
+            certmate_admin_token ops sha256:2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b;
+        }
+    }
+}
+EOF2
+
+(undef, my $tok6) = $t2->admin('POST', '/v1/est/tokens', port => 'est',
+                               json => { names => ['dev40.example.com'] });
+spew($t2->dir . '/csr.b64',
+     encode_base64((csr(names => ['dev40.example.com']))[1]));
+
+for my $op ('cacerts', 'simpleenroll', 'simpleenroll') {
+    my @args = ('curl', '-s', '-D', '-', '-o', '/dev/null');
+    push @args, '-H', "Authorization: Bearer $tok6->{token}",
+                '-H', 'Content-Type: application/pkcs10',
+                '--data-binary', '@' . $t2->dir . '/csr.b64'
+        if $op eq 'simpleenroll';
+    my $out = Certmate::Test::run_cmd(@args, "http://127.0.0.1:"
+                                      . $t2->port('est')
+                                      . "/.well-known/est/$op");
+    like($out, qr{^HTTP/1.1 503}, "no CA yet: $op is 503");
+    like($out, qr/^Retry-After: 5\r$/m, "no CA yet: $op has Retry-After");
+}
+
+$t2->stop;
 
 done_testing();
