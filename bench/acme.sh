@@ -626,7 +626,12 @@ to_us() {
 }
 
 # window KIND N: one wrk run; appends to the KIND lists
-declare -A b_p50 b_p99 b_rps b_got b_helper b_worker b_pebble
+declare -A b_p50 b_p99 b_rps b_got b_helper b_worker b_pebble b_steal
+
+# steal_ticks: the time the hypervisor gave the machine's CPUs to others
+steal_ticks() {
+    awk '$1 == "cpu" { print $9 }' /proc/stat
+}
 
 # percent TICKS: of one CPU over a window
 percent() {
@@ -635,9 +640,10 @@ percent() {
 }
 
 window() {
-    local kind=$1 n=$2 out g0 h0 w0 c0 p50 p99 rps g h w c
+    local kind=$1 n=$2 out g0 h0 w0 c0 s0 p50 p99 rps g h w c st
 
     g0=$(got "$bd")
+    s0=$(steal_ticks)
     h0=$(cpu_ticks "$helper")
     w0=$(cpu_ticks "$worker")
     c0=$(cpu_ticks "$pebble_pid")
@@ -651,6 +657,8 @@ window() {
     h=$(percent $(($(cpu_ticks "$helper") - h0)))
     w=$(percent $(($(cpu_ticks "$worker") - w0)))
     c=$(percent $(($(cpu_ticks "$pebble_pid") - c0)))
+    st=$(awk -v d=$(($(steal_ticks) - s0)) -v hz="$hz" -v s="$WINDOW" \
+             -v n="$(nproc)" 'BEGIN { printf "%.1f", d * 100 / hz / s / n }')
 
     echo "$out" | grep -q 'Non-2xx' && die "wrk: non-2xx answers: $out"
 
@@ -665,9 +673,11 @@ window() {
     b_helper[$kind]="${b_helper[$kind]:-} $h"
     b_worker[$kind]="${b_worker[$kind]:-} $w"
     b_pebble[$kind]="${b_pebble[$kind]:-} $c"
+    b_steal[$kind]="${b_steal[$kind]:-} $st"
 
     log "B: window $n $kind: p50 $p50 us, p99 $p99 us, $rps requests/s," \
-        "$g certificates stored, CPU: worker $w%, helper $h%, pebble $c%"
+        "$g certificates stored, CPU: worker $w%, helper $h%, pebble $c%," \
+        "steal $st%"
 }
 
 part_b() {
