@@ -14,6 +14,8 @@
 #include <openssl/x509v3.h>
 
 
+static ngx_int_t ngx_certmate_cert_leaf(ngx_pool_t *pool, X509 *leaf,
+    ngx_certmate_cert_t *cert, ngx_certmate_problem_t *problem);
 static ngx_int_t ngx_certmate_cert_read_chain(ngx_pool_t *pool,
     ngx_str_t *pem, STACK_OF(X509) *certs, ngx_certmate_problem_t *problem);
 static ngx_int_t ngx_certmate_cert_read_key(ngx_pool_t *pool, ngx_str_t *pem,
@@ -82,9 +84,7 @@ ngx_certmate_cert_build(ngx_pool_t *pool, ngx_str_t *chain_pem,
     EVP_PKEY *key, ngx_uint_t source, ngx_certmate_cert_t *cert,
     ngx_certmate_problem_t *problem)
 {
-    X509            *leaf;
     ngx_int_t        rc;
-    unsigned int     len;
     STACK_OF(X509)  *certs, *chain;
 
     chain = NULL;
@@ -123,38 +123,11 @@ ngx_certmate_cert_build(ngx_pool_t *pool, ngx_str_t *chain_pem,
         goto done;
     }
 
-    leaf = sk_X509_value(chain, 0);
-
-    rc = ngx_certmate_cert_names(pool, leaf, &cert->names, problem);
+    rc = ngx_certmate_cert_leaf(pool, sk_X509_value(chain, 0), cert,
+                                problem);
     if (rc != NGX_OK) {
         goto done;
     }
-
-    cert->not_before = ngx_certmate_cert_time(X509_get0_notBefore(leaf));
-    cert->not_after = ngx_certmate_cert_time(X509_get0_notAfter(leaf));
-
-    if (cert->not_before == (time_t) -1 || cert->not_after == (time_t) -1) {
-        ngx_certmate_problem(pool, problem, "invalid_certificate",
-                             "the certificate has an unreadable validity "
-                             "period");
-        rc = NGX_DECLINED;
-        goto done;
-    }
-
-    if (X509_digest(leaf, EVP_sha256(), cert->fingerprint, &len) != 1
-        || ngx_certmate_cert_serial(pool, leaf, &cert->serial) != NGX_OK
-        || ngx_certmate_cert_x509_name(pool, X509_get_subject_name(leaf),
-                                       &cert->subject)
-           != NGX_OK
-        || ngx_certmate_cert_x509_name(pool, X509_get_issuer_name(leaf),
-                                       &cert->issuer)
-           != NGX_OK)
-    {
-        rc = NGX_ERROR;
-        goto done;
-    }
-
-    ngx_memcpy(cert->id, cert->fingerprint, NGX_CERTMATE_ID_LEN);
 
     cert->source = source;
     ngx_str_null(&cert->profile);
@@ -168,6 +141,51 @@ done:
     ERR_clear_error();
 
     return rc;
+}
+
+
+/*
+ * What a record says of its leaf: names, validity, fingerprint and id,
+ * serial, subject, issuer
+ */
+
+static ngx_int_t
+ngx_certmate_cert_leaf(ngx_pool_t *pool, X509 *leaf,
+    ngx_certmate_cert_t *cert, ngx_certmate_problem_t *problem)
+{
+    ngx_int_t     rc;
+    unsigned int  len;
+
+    rc = ngx_certmate_cert_names(pool, leaf, &cert->names, problem);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    cert->not_before = ngx_certmate_cert_time(X509_get0_notBefore(leaf));
+    cert->not_after = ngx_certmate_cert_time(X509_get0_notAfter(leaf));
+
+    if (cert->not_before == (time_t) -1 || cert->not_after == (time_t) -1) {
+        ngx_certmate_problem(pool, problem, "invalid_certificate",
+                             "the certificate has an unreadable validity "
+                             "period");
+        return NGX_DECLINED;
+    }
+
+    if (X509_digest(leaf, EVP_sha256(), cert->fingerprint, &len) != 1
+        || ngx_certmate_cert_serial(pool, leaf, &cert->serial) != NGX_OK
+        || ngx_certmate_cert_x509_name(pool, X509_get_subject_name(leaf),
+                                       &cert->subject)
+           != NGX_OK
+        || ngx_certmate_cert_x509_name(pool, X509_get_issuer_name(leaf),
+                                       &cert->issuer)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(cert->id, cert->fingerprint, NGX_CERTMATE_ID_LEN);
+
+    return NGX_OK;
 }
 
 
@@ -597,28 +615,14 @@ ngx_certmate_cert_issued(ngx_pool_t *pool, X509 *leaf, ngx_str_t *der,
     ngx_certmate_cert_t *cert)
 {
     u_char                  *p;
-    unsigned int             len;
     ngx_certmate_problem_t   problem;
 
-    if (ngx_certmate_cert_names(pool, leaf, &cert->names, &problem) != NGX_OK
-        || X509_digest(leaf, EVP_sha256(), cert->fingerprint, &len) != 1
-        || ngx_certmate_cert_serial(pool, leaf, &cert->serial) != NGX_OK
-        || ngx_certmate_cert_x509_name(pool, X509_get_subject_name(leaf),
-                                       &cert->subject)
-           != NGX_OK
-        || ngx_certmate_cert_x509_name(pool, X509_get_issuer_name(leaf),
-                                       &cert->issuer)
-           != NGX_OK)
-    {
+    if (ngx_certmate_cert_leaf(pool, leaf, cert, &problem) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    ngx_memcpy(cert->id, cert->fingerprint, NGX_CERTMATE_ID_LEN);
-
     cert->key_type = ngx_certmate_key_type(key);
     cert->source = source;
-    cert->not_before = ngx_certmate_cert_time(X509_get0_notBefore(leaf));
-    cert->not_after = ngx_certmate_cert_time(X509_get0_notAfter(leaf));
 
     cert->chain.len = der->len + ca_der->len;
     cert->chain.data = ngx_pnalloc(pool, cert->chain.len);

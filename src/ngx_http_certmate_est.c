@@ -96,6 +96,7 @@ static ngx_int_t ngx_http_certmate_est_multipart(ngx_http_request_t *r,
     EVP_PKEY *key, ngx_str_t *p7);
 static ngx_int_t ngx_http_certmate_est_header(ngx_http_request_t *r,
     char *name, char *value);
+static ngx_int_t ngx_http_certmate_est_not_ready(ngx_http_request_t *r);
 static ngx_int_t ngx_http_certmate_est_refuse(ngx_http_request_t *r,
     ngx_uint_t status, ngx_certmate_problem_t *problem);
 
@@ -1022,18 +1023,7 @@ ngx_http_certmate_est_issue(ngx_http_request_t *r,
                                             &problem);
 
     case NGX_BUSY:
-        ngx_certmate_problem(r->pool, &problem, "ca_not_ready",
-                             "the helper process has not made the CA yet");
-
-        if (ngx_http_certmate_est_header(r, "Retry-After",
-                                         NGX_HTTP_CERTMATE_EST_RETRY)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_http_certmate_est_refuse(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                            &problem);
+        return ngx_http_certmate_est_not_ready(r);
 
     case NGX_CERTMATE_STORE_FULL:
         ngx_certmate_problem(r->pool, &problem, "store_full",
@@ -1094,10 +1084,9 @@ ngx_http_certmate_est_issue(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_certmate_est_cacerts(ngx_http_request_t *r)
 {
-    ngx_int_t                rc;
-    ngx_str_t                p7;
-    ngx_certmate_ca_t        ca;
-    ngx_certmate_problem_t   problem;
+    ngx_int_t           rc;
+    ngx_str_t           p7;
+    ngx_certmate_ca_t   ca;
 
     if (ngx_certmate_store_read_begin(r->connection->log) != NGX_OK) {
         return NGX_HTTP_SERVICE_UNAVAILABLE;
@@ -1116,18 +1105,7 @@ ngx_http_certmate_est_cacerts(ngx_http_request_t *r)
     }
 
     if (rc == NGX_DECLINED) {
-        ngx_certmate_problem(r->pool, &problem, "ca_not_ready",
-                             "the helper process has not made the CA yet");
-
-        if (ngx_http_certmate_est_header(r, "Retry-After",
-                                         NGX_HTTP_CERTMATE_EST_RETRY)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_http_certmate_est_refuse(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                            &problem);
+        return ngx_http_certmate_est_not_ready(r);
     }
 
     return ngx_http_certmate_est_send(r, "application/pkcs7-mime", &p7);
@@ -1510,6 +1488,28 @@ ngx_http_certmate_est_header(ngx_http_request_t *r, char *name, char *value)
     h->value.data = (u_char *) value;
 
     return NGX_OK;
+}
+
+
+/* 503 until the helper has made the CA, which takes it seconds */
+
+static ngx_int_t
+ngx_http_certmate_est_not_ready(ngx_http_request_t *r)
+{
+    ngx_certmate_problem_t  problem;
+
+    ngx_certmate_problem(r->pool, &problem, "ca_not_ready",
+                         "the helper process has not made the CA yet");
+
+    if (ngx_http_certmate_est_header(r, "Retry-After",
+                                     NGX_HTTP_CERTMATE_EST_RETRY)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_certmate_est_refuse(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        &problem);
 }
 
 
