@@ -13,8 +13,8 @@
 #
 # Environment (defaults in brackets):
 #   ROUNDS          rounds of part A, the three clients alternated [5]
-#   WINDOWS         quiet/busy window pairs of part B [5]
-#   WINDOW          seconds of one window (wrk -d) [10]
+#   WINDOWS         quiet/busy window pairs of part B [30]
+#   WINDOW          seconds of one window (wrk -d) [5]
 #   SETTLE          seconds between stopping or continuing the helper and
 #                   the window's start [2]
 #   NAMES           names renewed in part B [200]
@@ -55,8 +55,8 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 
 ROUNDS=${ROUNDS:-5}
-WINDOWS=${WINDOWS:-5}
-WINDOW=${WINDOW:-10}
+WINDOWS=${WINDOWS:-30}
+WINDOW=${WINDOW:-5}
 SETTLE=${SETTLE:-2}
 NAMES=${NAMES:-200}
 VALIDITY=${VALIDITY:-20}
