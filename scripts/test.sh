@@ -1,6 +1,9 @@
 #!/bin/sh
-# Builds certmate and runs every test with prove; extra arguments go to
-# prove (for example: scripts/test.sh t/sni.t).
+# Builds certmate and runs every test with prove, then every test again
+# with the module built with AddressSanitizer and UBSan, their runtimes
+# preloaded into nginx (a sanitizer report fails the test).  Extra
+# arguments go to prove and run the plain pass only (for example:
+# scripts/test.sh t/sni.t).
 
 set -eu
 
@@ -11,8 +14,24 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 
 cd "$top"
 
-if [ $# -eq 0 ]; then
-    set -- t/
+if [ $# -gt 0 ]; then
+    exec prove --timer "$@"
 fi
 
-exec prove --timer "$@"
+status=0
+prove --timer t/ || status=1
+
+echo "certmate: the suite again under AddressSanitizer and UBSan"
+
+CERTMATE_BUILD=$top/build/asan \
+CERTMATE_CC_OPT='-fsanitize=address,undefined -fno-omit-frame-pointer' \
+    "$top/scripts/build.sh"
+
+asan=$(readlink -f "$(gcc -print-file-name=libasan.so)")
+ubsan=$(readlink -f "$(gcc -print-file-name=libubsan.so)")
+
+CERTMATE_MODULE=$top/build/asan/ngx_certmate_module.so \
+CERTMATE_SANITIZE="$asan $ubsan" \
+    prove --timer t/ || status=1
+
+exit $status
