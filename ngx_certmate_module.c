@@ -19,6 +19,7 @@
 #include "ngx_http_certmate_challenge.h"
 #include "ngx_http_certmate_crl.h"
 #include "ngx_http_certmate_est.h"
+#include "ngx_http_certmate_metrics.h"
 #include "ngx_http_certmate_ocsp.h"
 #include "ngx_http_certmate_ssl.h"
 #include "ngx_http_certmate_verify.h"
@@ -189,6 +190,13 @@ static ngx_command_t  ngx_http_certmate_commands[] = {
 
     { ngx_string("certmate_ocsp"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_certmate_location,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("certmate_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_certmate_location,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -744,6 +752,7 @@ ngx_http_certmate_create_loc_conf(ngx_conf_t *cf)
      *
      *     cmlcf->admin = 0;
      *     cmlcf->crl = 0;
+     *     cmlcf->metrics = 0;
      *     cmlcf->ocsp_signer = 0;
      *     cmlcf->prefix = { 0, NULL };
      *     cmlcf->body_limit = 0;
@@ -818,6 +827,13 @@ ngx_http_certmate_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                       conf->crl ? "certmate_crl"
                       : conf->est ? "certmate_est" : "certmate_ocsp",
                       conf->file, conf->line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->metrics && cmmcf->store == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"certmate_metrics\" in %s:%ui requires "
+                      "\"certmate_store\"", conf->file, conf->line);
         return NGX_CONF_ERROR;
     }
 
@@ -929,7 +945,9 @@ ngx_http_certmate_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     path->conf_file = cf->conf_file->file.name.data;
     path->line = cf->conf_file->line;
 
-    if (ngx_add_path(cf, &path) != NGX_OK) {
+    if (ngx_add_path(cf, &path) != NGX_OK
+        || ngx_http_certmate_metrics_zone(cf) != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -1364,7 +1382,7 @@ ngx_http_certmate_profile(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* "certmate_crl", "certmate_ocsp" and "certmate_est": the location is theirs */
+/* "certmate_crl", "certmate_ocsp", "certmate_est", "certmate_metrics" */
 
 static char *
 ngx_http_certmate_location(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -1403,6 +1421,10 @@ ngx_http_certmate_location(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     } else if (ngx_strcmp(cmd->name.data, "certmate_est") == 0) {
         cmlcf->est = 1;
         clcf->handler = ngx_http_certmate_est_handler;
+
+    } else if (ngx_strcmp(cmd->name.data, "certmate_metrics") == 0) {
+        cmlcf->metrics = 1;
+        clcf->handler = ngx_http_certmate_metrics_handler;
 
     } else {
         cmlcf->ocsp_signer = NGX_HTTP_CERTMATE_OCSP_CA;

@@ -8,7 +8,7 @@ pkgs="nginx nginx-dev build-essential libssl-dev liblmdb-dev lmdb-utils
       libjansson-dev libcurl4-openssl-dev openssl curl"
 
 case "${1:-build}" in
-    test)  pkgs="$pkgs perl libio-socket-ssl-perl pebble gnutls-bin" ;;
+    test)  pkgs="$pkgs perl libio-socket-ssl-perl pebble gnutls-bin prometheus" ;;
     bench) pkgs="$pkgs perl util-linux" ;;
 esac
 

@@ -255,6 +255,7 @@ typedef struct {
 typedef struct {
     ngx_flag_t              admin;
     ngx_flag_t              crl;
+    ngx_flag_t              metrics;
     ngx_uint_t              ocsp_signer;
     ngx_str_t               prefix;     /* the location's name */
     off_t                   body_limit;

@@ -35,6 +35,7 @@
 #include "ngx_certmate_json.h"
 #include "ngx_certmate_jws.h"
 #include "ngx_certmate_store.h"
+#include "ngx_http_certmate_metrics.h"
 
 #include <openssl/x509v3.h>
 
@@ -1065,6 +1066,8 @@ ngx_certmate_acme_cert_done(ngx_certmate_acme_post_t *post)
                       &work->conf->name, &id, &work->conf->issuer->name);
     }
 
+    ngx_certmate_count(acme_orders[NGX_CERTMATE_ACME_SUCCESS]);
+
     if (work->ca->dir.renewal_info.len
         && ngx_certmate_acme_cert_id(work->pool, &cert.chain, &work->cert_id)
            == NGX_OK)
@@ -1276,6 +1279,8 @@ ngx_certmate_acme_fail(ngx_certmate_acme_work_t *work, ngx_str_t *error,
 
     work->state.failures++;
     work->state.error = *error;
+
+    ngx_certmate_count(acme_orders[NGX_CERTMATE_ACME_FAILURE]);
 
     delay = ngx_certmate_acme_backoff(work->conf->issuer->retry,
                                       work->state.failures);

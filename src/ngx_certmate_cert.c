@@ -974,15 +974,8 @@ ngx_certmate_cert_info(ngx_pool_t *pool, ngx_certmate_cert_t *cert,
         p += name->len + 1;
     }
 
-    info->key_type = cert->key_type < sizeof(ngx_certmate_key_types)
-                                      / sizeof(ngx_str_t)
-                     ? ngx_certmate_key_types[cert->key_type]
-                     : ngx_certmate_key_types[0];
-
-    info->source = cert->source < sizeof(ngx_certmate_sources)
-                                  / sizeof(ngx_str_t)
-                   ? ngx_certmate_sources[cert->source]
-                   : ngx_certmate_sources[0];
+    info->key_type = *ngx_certmate_key_type_name(cert->key_type);
+    info->source = *ngx_certmate_source_name(cert->source);
 
     info->profile.len = cert->profile.len;
     info->profile.data = ngx_pstrdup(pool, &cert->profile);
@@ -1164,6 +1157,26 @@ ngx_int_t
 ngx_certmate_name_valid(ngx_str_t *name)
 {
     return ngx_certmate_cert_valid_name(name->data, name->len);
+}
+
+
+/* the names of key types and sources, as stored; empty: unknown */
+
+ngx_str_t *
+ngx_certmate_key_type_name(ngx_uint_t type)
+{
+    return &ngx_certmate_key_types[type < sizeof(ngx_certmate_key_types)
+                                          / sizeof(ngx_str_t)
+                                   ? type : 0];
+}
+
+
+ngx_str_t *
+ngx_certmate_source_name(ngx_uint_t source)
+{
+    return &ngx_certmate_sources[source < sizeof(ngx_certmate_sources)
+                                          / sizeof(ngx_str_t)
+                                 ? source : 0];
 }
 
 

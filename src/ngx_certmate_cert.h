@@ -63,6 +63,8 @@ ngx_int_t ngx_certmate_cert_info(ngx_pool_t *pool, ngx_certmate_cert_t *cert,
     ngx_certmate_cert_info_t *info);
 ngx_uint_t ngx_certmate_cert_has_name(ngx_certmate_cert_t *cert,
     ngx_str_t *name);
+ngx_str_t *ngx_certmate_key_type_name(ngx_uint_t type);
+ngx_str_t *ngx_certmate_source_name(ngx_uint_t source);
 ngx_int_t ngx_certmate_source_parse(ngx_str_t *name);
 
 void ngx_certmate_problem(ngx_pool_t *pool, ngx_certmate_problem_t *problem,

@@ -12,6 +12,7 @@
 #include "ngx_certmate_ca.h"
 #include "ngx_certmate_revocation.h"
 #include "ngx_certmate_store.h"
+#include "ngx_http_certmate_metrics.h"
 
 
 #define NGX_CERTMATE_HELPER_READERS  10
@@ -31,6 +32,10 @@ ngx_certmate_helper_manager(void *data)
     ngx_msec_t  wait;
 
     now = ngx_time();
+
+    if (ngx_certmate_counters) {
+        ngx_certmate_counters->helper_run = now;
+    }
 
     if (now >= readers) {
         ngx_certmate_store_check_readers(ngx_cycle->log);

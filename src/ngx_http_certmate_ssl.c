@@ -21,6 +21,7 @@
 
 
 #include "ngx_http_certmate_ssl.h"
+#include "ngx_http_certmate_metrics.h"
 #include "ngx_http_certmate_verify.h"
 #include "ngx_certmate_cache.h"
 #include "ngx_certmate_cert.h"
@@ -366,12 +367,14 @@ ngx_http_certmate_ssl_servername(ngx_ssl_conn_t *ssl_conn, int *ad,
             found = ngx_http_certmate_ssl_use(c, &name);
 
             if (found == NGX_OK) {
+                ngx_certmate_count(handshakes[NGX_CERTMATE_HANDSHAKE_STORE]);
                 return SSL_TLSEXT_ERR_OK;
             }
         }
     }
 
     if (cmscf->fallback) {
+        ngx_certmate_count(handshakes[NGX_CERTMATE_HANDSHAKE_FALLBACK]);
         return SSL_TLSEXT_ERR_OK;
     }
 
@@ -379,6 +382,7 @@ ngx_http_certmate_ssl_servername(ngx_ssl_conn_t *ssl_conn, int *ad,
         rc = ngx_http_certmate_ssl_use(c, &cmscf->default_name);
 
         if (rc == NGX_OK) {
+            ngx_certmate_count(handshakes[NGX_CERTMATE_HANDSHAKE_DEFAULT]);
             return SSL_TLSEXT_ERR_OK;
         }
 
@@ -388,6 +392,7 @@ ngx_http_certmate_ssl_servername(ngx_ssl_conn_t *ssl_conn, int *ad,
     }
 
     if (found == NGX_ERROR) {
+        ngx_certmate_count(handshakes[NGX_CERTMATE_HANDSHAKE_ERROR]);
         *ad = SSL_AD_INTERNAL_ERROR;
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     }
@@ -395,6 +400,8 @@ ngx_http_certmate_ssl_servername(ngx_ssl_conn_t *ssl_conn, int *ad,
     ngx_log_error(NGX_LOG_INFO, c->log, 0,
                   "certmate has no certificate for \"%s\"",
                   servername ? servername : "");
+
+    ngx_certmate_count(handshakes[NGX_CERTMATE_HANDSHAKE_UNKNOWN]);
 
     *ad = SSL_AD_UNRECOGNIZED_NAME;
     return SSL_TLSEXT_ERR_ALERT_FATAL;

@@ -26,6 +26,7 @@
 
 
 #include "ngx_http_certmate_verify.h"
+#include "ngx_http_certmate_metrics.h"
 #include "ngx_http_certmate_reply.h"
 #include "ngx_certmate_ca.h"
 #include "ngx_certmate_cert.h"
@@ -47,6 +48,7 @@ struct ngx_http_certmate_client_s {
     ngx_uint_t                 reason;      /* CRLReason, when revoked */
     ngx_str_t                  profile;     /* issued by the built-in CA */
     ngx_str_t                  serial;      /* hex */
+    ngx_uint_t                 counted;     /* in the metrics */
 };
 
 
@@ -62,6 +64,7 @@ static int ngx_http_certmate_verify_chain(X509_STORE_CTX *x509_store,
 static void ngx_http_certmate_verify_note(X509 *leaf, X509 *issuer,
     ngx_log_t *log);
 static ngx_int_t ngx_http_certmate_verify_handler(ngx_http_request_t *r);
+static void ngx_http_certmate_verify_count(ngx_http_certmate_client_t *cl);
 static ngx_int_t ngx_http_certmate_client_revoked(ngx_http_request_t *r,
     ngx_http_certmate_client_t *cl);
 static ngx_http_certmate_client_t *ngx_http_certmate_client(
@@ -875,6 +878,7 @@ static ngx_int_t
 ngx_http_certmate_verify_handler(ngx_http_request_t *r)
 {
     ngx_int_t                       rc;
+    ngx_uint_t                      server;
     ngx_http_core_main_conf_t      *cmcf;
     ngx_http_certmate_client_t     *cl;
     ngx_http_certmate_srv_conf_t   *cmscf;
@@ -898,15 +902,25 @@ ngx_http_certmate_verify_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
+
+    server = ((ngx_uint_t) r->phase_handler
+              < cmcf->phase_engine.location_rewrite_index);
+
     if (cl->cert == NULL) {
         if (cmscf->verify == NGX_HTTP_CERTMATE_VERIFY_OPTIONAL
             && cmlcf->requires == NULL)
         {
+            if (!server) {
+                ngx_http_certmate_verify_count(cl);
+            }
+
             return NGX_DECLINED;
         }
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "client sent no required SSL certificate");
+        ngx_http_certmate_verify_count(cl);
         return NGX_HTTPS_NO_CERT;
     }
 
@@ -914,26 +928,24 @@ ngx_http_certmate_verify_handler(ngx_http_request_t *r)
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "client SSL certificate verify error: (%l:%s)",
                       cl->verify, X509_verify_cert_error_string(cl->verify));
+        ngx_http_certmate_verify_count(cl);
         return NGX_HTTPS_CERT_ERROR;
     }
 
     /* the server's phase: the verification only, as nginx does */
 
-    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
-
-    if ((ngx_uint_t) r->phase_handler
-        < cmcf->phase_engine.location_rewrite_index)
-    {
+    if (server) {
         return NGX_DECLINED;
     }
 
     /* EST decides on revoked certificates itself, in its own way */
 
-    if (!cmlcf->est) {
-        rc = ngx_http_certmate_client_revoked(r, cl);
-        if (rc != NGX_OK) {
-            return rc;
-        }
+    rc = cmlcf->est ? NGX_OK : ngx_http_certmate_client_revoked(r, cl);
+
+    ngx_http_certmate_verify_count(cl);
+
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     if (cmlcf->requires
@@ -950,6 +962,27 @@ ngx_http_certmate_verify_handler(ngx_http_request_t *r)
 
 
 /* the request's client certificate and its verify result */
+
+/* a request's verification and revocation status, counted once */
+
+static void
+ngx_http_certmate_verify_count(ngx_http_certmate_client_t *cl)
+{
+    ngx_uint_t  result;
+
+    if (cl->counted) {
+        return;
+    }
+
+    cl->counted = 1;
+
+    result = (cl->cert == NULL) ? NGX_CERTMATE_VERIFY_NONE
+             : (cl->verify != X509_V_OK) ? NGX_CERTMATE_VERIFY_FAILED
+             : NGX_CERTMATE_VERIFY_SUCCESS;
+
+    ngx_certmate_count(verifications[result][cl->revocation]);
+}
+
 
 /*
  * The revocation status of a verified certificate, as the location's

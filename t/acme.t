@@ -14,6 +14,7 @@ use lib "$FindBin::Bin/lib";
 
 use JSON::PP;
 use Test::More;
+use Time::Local qw(timegm);
 use Certmate::Test;
 use Certmate::Pebble;
 
@@ -61,6 +62,7 @@ http {
     server {
         listen 127.0.0.1:%%PORT_admin%%;
         location /certmate/ { certmate_admin; }
+        location = /metrics { certmate_metrics; }
     }
 }
 EOF
@@ -125,6 +127,24 @@ for my $item (@{$json->{items}}) {
     ok($item->{next} gt $item->{last_success},
        "orders: $item->{name} renewal scheduled");
 }
+
+# the same in the metrics
+
+my $metrics = Certmate::Test::run_cmd('curl', '-s',
+    'http://127.0.0.1:' . $t->port('admin') . '/metrics');
+my ($a_item) = grep { $_->{name} eq 'a.example.com' } @{$json->{items}};
+my ($y, $mo, $d, $h, $mi, $se) =
+    $a_item->{next} =~ /^(\d+)-(\d+)-(\d+)T(\d+):(\d+):(\d+)Z$/;
+my $next = timegm($se, $mi, $h, $d, $mo - 1, $y);
+
+like($metrics, qr/^certmate_acme_orders_total\{result="success"\} 3$/m,
+     'metrics: three orders succeeded');
+ok(($metrics =~ /^certmate_acme_orders_total\{result="failure"\} (\d+)$/m)[0]
+   >= 3, 'metrics: the failed attempts while the CA was down');
+like($metrics, qr/^certmate_acme_next_renewal_timestamp_seconds\{name="a\.example\.com",issuer="pebble"\} $next$/m,
+     'metrics: the next renewal of a name');
+like($metrics, qr/^certmate_acme_failures\{name="c\.example\.com",issuer="pebble"\} 0$/m,
+     'metrics: no failure since the last success');
 
 ($status, $json) = $t->admin('GET', '/v1/certificates?source=acme');
 is(scalar @{$json->{items}}, 3, 'certificates: three from ACME');

@@ -64,6 +64,10 @@ http {
     server {
         listen 127.0.0.1:%%PORT_files%%;
         root %%DIR%%/files;
+
+        location = /metrics {
+            certmate_metrics;
+        }
     }
 
     server {
@@ -146,6 +150,21 @@ ok($t->wait_for(sub { get('soft', $c_revoked) eq '400' }, 10),
    'and revoked');
 ok($t->wait_log(qr/certmate OCSP answer from "\Q$ocsp_url\E": revoked/),
    'the answers are logged');
+
+# --- the age of what the helper fetched, in the metrics ------------------
+
+my $metrics = Certmate::Test::run_cmd('curl', '-s',
+    'http://127.0.0.1:' . $t->port('files') . '/metrics');
+
+for my $crl ('a.crl', 'b.crl') {
+    my ($age) = $metrics =~ /^certmate_crl_age_seconds\{url="\Q$files\E\/$crl"\} (\d+)$/m;
+    ok(defined $age && $age < 10, "metrics: the age of $crl")
+        or diag($metrics);
+}
+
+my @ocsp = $metrics =~ /^certmate_ocsp_age_seconds\{issuer_hash="[0-9a-f]{64}",serial="[0-9a-f]+"\} (\d+)$/mg;
+is(scalar @ocsp, 2, 'metrics: an OCSP answer for each certificate seen');
+ok(!grep({ $_ >= 10 } @ocsp), 'metrics: the OCSP answers are fresh');
 
 # --- no data ------------------------------------------------------------
 
