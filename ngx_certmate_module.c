@@ -70,6 +70,8 @@ static char *ngx_http_certmate_ca(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_certmate_profile(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_certmate_audit_log(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_certmate_location(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_certmate_location_param(ngx_conf_t *cf,
@@ -192,6 +194,13 @@ static ngx_command_t  ngx_http_certmate_commands[] = {
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
       ngx_http_certmate_location,
       NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("certmate_audit_log"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_certmate_audit_log,
+      NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
 
@@ -370,6 +379,7 @@ ngx_http_certmate_create_main_conf(ngx_conf_t *cf)
      *     cmmcf->max_size = 0;
      *     cmmcf->ca = NULL;
      *     cmmcf->client_cas = NULL;
+     *     cmmcf->audit_log = { 0, NULL };
      */
 
     if (ngx_array_init(&cmmcf->issuers, cf->pool, 1,
@@ -414,6 +424,12 @@ ngx_http_certmate_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"certmate_ca\" in %s:%ui requires "
                       "\"certmate_store\"", cmmcf->ca->file, cmmcf->ca->line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (cmmcf->audit_log.len && cmmcf->store == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"certmate_audit_log\" requires \"certmate_store\"");
         return NGX_CONF_ERROR;
     }
 
@@ -1379,6 +1395,57 @@ ngx_http_certmate_profile(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     profile->line = cf->conf_file->line;
 
     return ngx_certmate_profile_parse(cf, profile);
+}
+
+
+/* the audit log's JSON-lines mirror, which the helper appends to */
+
+static char *
+ngx_http_certmate_audit_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_certmate_main_conf_t *cmmcf = conf;
+
+    u_char           *slash, *last, *dir;
+    ngx_str_t        *value;
+    ngx_file_info_t   fi;
+
+    if (cmmcf->audit_log.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    cmmcf->audit_log = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &cmmcf->audit_log, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* its directory must be there (the path is absolute now) */
+
+    last = cmmcf->audit_log.data + cmmcf->audit_log.len;
+
+    for (slash = last; slash[-1] != '/'; slash--) { /* void */ }
+
+    if (slash == last) {
+        return "needs a file name";
+    }
+
+    dir = ngx_pnalloc(cf->pool, slash - cmmcf->audit_log.data + 1);
+    if (dir == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_cpystrn(dir, cmmcf->audit_log.data,
+                slash - cmmcf->audit_log.data + 1);
+
+    if (ngx_file_info(dir, &fi) == NGX_FILE_ERROR || !ngx_is_dir(&fi)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "the directory \"%s\" of \"%V\" is not there",
+                           dir, &cmmcf->audit_log);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }
 
 

@@ -174,6 +174,7 @@ typedef struct {
     ngx_array_t             profiles;       /* ngx_certmate_profile_t */
     ngx_array_t             crl_fetches;    /* ngx_certmate_crl_fetch_t */
     STACK_OF(X509)         *client_cas;     /* of every "certmate_client_ca" */
+    ngx_str_t               audit_log;      /* the JSON-lines mirror */
 } ngx_http_certmate_main_conf_t;
 
 
@@ -289,6 +290,7 @@ typedef struct {
     ngx_http_certmate_client_t     *client;
     ngx_http_certmate_admin_ctx_t  *admin;
     ngx_http_certmate_est_ctx_t    *est;
+    ngx_str_t                       actor;      /* for the audit log */
 } ngx_http_certmate_ctx_t;
 
 

@@ -164,6 +164,8 @@ static ngx_int_t ngx_certmate_acme_failed(ngx_certmate_acme_work_t *work,
     ngx_certmate_acme_post_t *post, const char *what);
 static void ngx_certmate_acme_fail(ngx_certmate_acme_work_t *work,
     ngx_str_t *error, time_t retry_after);
+static ngx_int_t ngx_certmate_acme_audit(ngx_certmate_acme_work_t *work,
+    ngx_certmate_audit_t *audit, const char *type, const char *fmt, ...);
 static void ngx_certmate_acme_done(ngx_certmate_acme_work_t *work);
 static void ngx_certmate_acme_save(ngx_certmate_acme_work_t *work);
 static void ngx_certmate_acme_renewal(ngx_certmate_acme_work_t *work,
@@ -993,6 +995,7 @@ ngx_certmate_acme_cert_done(ngx_certmate_acme_post_t *post)
     ngx_int_t               rc;
     ngx_str_t               id;
     ngx_certmate_cert_t     cert;
+    ngx_certmate_audit_t    audit;
     ngx_certmate_problem_t  problem;
 
     work->post.http.accept = NULL;
@@ -1046,25 +1049,32 @@ ngx_certmate_acme_cert_done(ngx_certmate_acme_post_t *post)
 
     work->state.ari_check = work->ca->dir.renewal_info.len ? ngx_time() : 0;
 
-    if (ngx_certmate_store_acme_issued(&work->state, &cert,
-                                       ngx_memcmp(old, zero,
-                                                  NGX_CERTMATE_ID_LEN)
-                                       ? old : NULL,
-                                       ngx_certmate_acme.log)
-        != NGX_OK)
+    id.data = ngx_pnalloc(work->pool, NGX_CERTMATE_ID_HEX_LEN);
+    if (id.data == NULL) {
+        ngx_certmate_acme_fail(work, NULL, 0);
+        return;
+    }
+
+    id.len = ngx_certmate_id_hex(id.data, cert.id) - id.data;
+
+    if (ngx_certmate_acme_audit(work, &audit, "acme.issued",
+                                "certificate %V from \"%V\"", &id,
+                                &work->conf->issuer->name)
+        != NGX_OK
+        || ngx_certmate_store_acme_issued(&work->state, &cert,
+                                          ngx_memcmp(old, zero,
+                                                     NGX_CERTMATE_ID_LEN)
+                                          ? old : NULL,
+                                          &audit, ngx_certmate_acme.log)
+           != NGX_OK)
     {
         ngx_certmate_acme_fail(work, NULL, 0);
         return;
     }
 
-    id.data = ngx_pnalloc(work->pool, NGX_CERTMATE_ID_HEX_LEN);
-    if (id.data != NULL) {
-        id.len = ngx_certmate_id_hex(id.data, cert.id) - id.data;
-
-        ngx_log_error(NGX_LOG_NOTICE, ngx_certmate_acme.log, 0,
-                      "certmate acme \"%V\" got certificate %V from \"%V\"",
-                      &work->conf->name, &id, &work->conf->issuer->name);
-    }
+    ngx_log_error(NGX_LOG_NOTICE, ngx_certmate_acme.log, 0,
+                  "certmate acme \"%V\" got certificate %V from \"%V\"",
+                  &work->conf->name, &id, &work->conf->issuer->name);
 
     ngx_certmate_count(acme_orders[NGX_CERTMATE_ACME_SUCCESS]);
 
@@ -1267,8 +1277,9 @@ static void
 ngx_certmate_acme_fail(ngx_certmate_acme_work_t *work, ngx_str_t *error,
     time_t retry_after)
 {
-    time_t     now, delay;
-    ngx_str_t  internal;
+    time_t                 now, delay;
+    ngx_str_t              internal;
+    ngx_certmate_audit_t   audit;
 
     now = ngx_time();
 
@@ -1292,8 +1303,50 @@ ngx_certmate_acme_fail(ngx_certmate_acme_work_t *work, ngx_str_t *error,
                   "next in %T s", &work->conf->name, error,
                   work->state.failures, work->state.next - now);
 
+    if (ngx_certmate_acme_audit(work, &audit, "acme.failed",
+                                "%V; attempt %ui", error,
+                                work->state.failures)
+        == NGX_OK)
+    {
+        (void) ngx_certmate_store_audit_put(&audit, ngx_certmate_acme.log);
+    }
+
     ngx_certmate_acme_save(work);
     ngx_certmate_acme_done(work);
+}
+
+
+/* an event of the audit log for a name, by the helper */
+
+static ngx_int_t
+ngx_certmate_acme_audit(ngx_certmate_acme_work_t *work,
+    ngx_certmate_audit_t *audit, const char *type, const char *fmt, ...)
+{
+    u_char   *p;
+    va_list   args;
+    u_char    detail[NGX_MAX_ERROR_STR];
+
+    ngx_memzero(audit, sizeof(ngx_certmate_audit_t));
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(detail, detail + sizeof(detail), fmt, args);
+    va_end(args);
+
+    audit->detail.len = p - detail;
+    audit->detail.data = ngx_pnalloc(work->pool, audit->detail.len + 1);
+    if (audit->detail.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(audit->detail.data, detail, audit->detail.len);
+
+    audit->time = ngx_time();
+    audit->type.data = (u_char *) type;
+    audit->type.len = ngx_strlen(type);
+    ngx_str_set(&audit->actor, "helper");
+    audit->object = work->conf->name;
+
+    return NGX_OK;
 }
 
 

@@ -697,9 +697,13 @@ ngx_certmate_ca_issue(ngx_pool_t *pool, ngx_certmate_ca_request_t *req,
             break;
         }
 
+        if (req->audit) {
+            req->audit->object = issued->serial;
+        }
+
         rc = ngx_certmate_store_ca_issued(&s,
                                           req->source ? &issued->cert : NULL,
-                                          old, req->token, log);
+                                          old, req->token, req->audit, log);
         if (rc == NGX_DECLINED) {
             ngx_certmate_problem(pool, problem, "token_used",
                                  "the enrollment token was used meanwhile");

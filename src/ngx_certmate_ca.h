@@ -40,6 +40,7 @@ typedef struct {
     ngx_uint_t                source;       /* of the record; 0: none */
     X509_REQ                 *csr;          /* the CSR it came from */
     u_char                   *token;        /* an EST token it uses up */
+    ngx_certmate_audit_t     *audit;        /* its event, for the serial */
 } ngx_certmate_ca_request_t;
 
 

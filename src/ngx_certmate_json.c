@@ -24,6 +24,7 @@ static void ngx_certmate_json_cleanup(void *data);
 static ngx_int_t ngx_certmate_json_dump(ngx_pool_t *pool, json_t *json,
     ngx_uint_t newline, ngx_str_t *out);
 static json_t *ngx_certmate_json_cert(ngx_certmate_cert_info_t *info);
+static json_t *ngx_certmate_json_audit(ngx_certmate_audit_t *audit);
 static json_t *ngx_certmate_json_str(ngx_str_t *s);
 static json_t *ngx_certmate_json_time(time_t t);
 
@@ -884,6 +885,38 @@ ngx_certmate_json_list_add_acme(ngx_certmate_json_t *list,
 
 
 ngx_int_t
+ngx_certmate_json_list_add_audit(ngx_certmate_json_t *list,
+    ngx_certmate_audit_t *audit)
+{
+    json_t  *item;
+
+    item = ngx_certmate_json_audit(audit);
+    if (item == NULL) {
+        return NGX_ERROR;
+    }
+
+    return json_array_append_new(list->items, item) == 0 ? NGX_OK : NGX_ERROR;
+}
+
+
+/* an event as a line of the audit log's JSON-lines mirror */
+
+ngx_int_t
+ngx_certmate_json_audit_line(ngx_pool_t *pool, ngx_certmate_audit_t *audit,
+    ngx_str_t *out)
+{
+    json_t  *item;
+
+    item = ngx_certmate_json_pool(pool, ngx_certmate_json_audit(audit));
+    if (item == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_certmate_json_dump(pool, item, 1, out);
+}
+
+
+ngx_int_t
 ngx_certmate_json_list_done(ngx_pool_t *pool, ngx_certmate_json_t *list,
     ngx_str_t *next_cursor, ngx_str_t *out)
 {
@@ -968,6 +1001,51 @@ ngx_certmate_json_dump(ngx_pool_t *pool, json_t *json, ngx_uint_t newline,
     free(text);
 
     return NGX_OK;
+}
+
+
+static json_t *
+ngx_certmate_json_audit(ngx_certmate_audit_t *audit)
+{
+    json_t     *item;
+    ngx_str_t   prev, hash;
+    u_char      prev_hex[2 * SHA256_DIGEST_LENGTH];
+    u_char      hash_hex[2 * SHA256_DIGEST_LENGTH];
+
+    prev.data = prev_hex;
+    prev.len = ngx_hex_dump(prev_hex, audit->prev, SHA256_DIGEST_LENGTH)
+               - prev_hex;
+    hash.data = hash_hex;
+    hash.len = ngx_hex_dump(hash_hex, audit->hash, SHA256_DIGEST_LENGTH)
+               - hash_hex;
+
+    item = json_object();
+
+    if (item == NULL
+        || json_object_set_new(item, "seq", json_integer((json_int_t)
+                                                         audit->seq))
+        || json_object_set_new(item, "time",
+                               ngx_certmate_json_time(audit->time))
+        || json_object_set_new(item, "timestamp",
+                               json_integer((json_int_t) audit->time))
+        || json_object_set_new(item, "type",
+                               ngx_certmate_json_str(&audit->type))
+        || json_object_set_new(item, "actor",
+                               ngx_certmate_json_str(&audit->actor))
+        || json_object_set_new(item, "client",
+                               ngx_certmate_json_str(&audit->client))
+        || json_object_set_new(item, "object",
+                               ngx_certmate_json_str(&audit->object))
+        || json_object_set_new(item, "detail",
+                               ngx_certmate_json_str(&audit->detail))
+        || json_object_set_new(item, "prev_hash", ngx_certmate_json_str(&prev))
+        || json_object_set_new(item, "hash", ngx_certmate_json_str(&hash)))
+    {
+        json_decref(item);
+        return NULL;
+    }
+
+    return item;
 }
 
 

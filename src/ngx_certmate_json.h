@@ -117,6 +117,10 @@ ngx_int_t ngx_certmate_json_list_add(ngx_certmate_json_t *list,
     ngx_certmate_cert_info_t *info);
 ngx_int_t ngx_certmate_json_list_add_acme(ngx_certmate_json_t *list,
     ngx_certmate_acme_state_t *state);
+ngx_int_t ngx_certmate_json_list_add_audit(ngx_certmate_json_t *list,
+    ngx_certmate_audit_t *audit);
+ngx_int_t ngx_certmate_json_audit_line(ngx_pool_t *pool,
+    ngx_certmate_audit_t *audit, ngx_str_t *out);
 ngx_int_t ngx_certmate_json_list_done(ngx_pool_t *pool,
     ngx_certmate_json_t *list, ngx_str_t *next_cursor, ngx_str_t *out);
 

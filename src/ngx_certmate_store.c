@@ -44,6 +44,13 @@
  *                              seen at a handshake (or the wish for one):
  *                              status, times, the responder URL and the
  *                              issuer's certificate
+ *   audit     sequence number (uint64, big-endian)
+ *                           -> an event of the audit log: time, type,
+ *                              actor, client, object, detail, and the
+ *                              SHA-256 of the event before it and of
+ *                              this one with that
+ *             meta "audit_mirrored" -> uint64, the last event the
+ *                              helper wrote to "certmate_audit_log"
  *   est_tokens
  *             SHA-256 of a token
  *                           -> a one-time EST enrollment token: when it
@@ -76,6 +83,7 @@
 #define NGX_CERTMATE_STORE_CRL_BLOBS      2
 #define NGX_CERTMATE_STORE_OCSP_BLOBS     3
 #define NGX_CERTMATE_STORE_EST_BLOBS      2
+#define NGX_CERTMATE_STORE_AUDIT_BLOBS    5
 
 #define NGX_CERTMATE_STORE_CERT_REVOKED   0x0001
 #define NGX_CERTMATE_STORE_CERT_CLIENT    0x0002
@@ -185,6 +193,16 @@ typedef struct {
 
 
 typedef struct {
+    uint32_t        format;
+    uint32_t        reserved;
+    uint64_t        seq;
+    int64_t         time;
+    u_char          prev[SHA256_DIGEST_LENGTH];
+    u_char          hash[SHA256_DIGEST_LENGTH];
+} ngx_certmate_store_audit_rec_t;
+
+
+typedef struct {
     u_char          key_class;
     u_char          newness[8];     /* ~version, big-endian */
     u_char          id[NGX_CERTMATE_ID_LEN];
@@ -209,6 +227,7 @@ typedef struct {
     MDB_dbi         revoked;
     MDB_dbi         ocsp;
     MDB_dbi         est_tokens;
+    MDB_dbi         audit;
 
     MDB_txn        *rtxn;           /* reset between uses */
     MDB_cursor     *names_cursor;
@@ -275,6 +294,13 @@ static ngx_int_t ngx_certmate_store_get_copy(MDB_txn *txn, MDB_dbi dbi,
     MDB_val *key, MDB_val *data, u_char **copy, ngx_log_t *log);
 static ngx_int_t ngx_certmate_store_serial_write(MDB_txn *txn,
     ngx_certmate_serial_t *s, unsigned int flags, ngx_log_t *log);
+static ngx_int_t ngx_certmate_store_audit_write(MDB_txn *txn,
+    ngx_certmate_audit_t *audit, ngx_log_t *log);
+static void ngx_certmate_store_audit_blobs(ngx_certmate_audit_t *audit,
+    ngx_str_t **blobs);
+static ngx_int_t ngx_certmate_store_audit_hash(ngx_certmate_audit_t *audit,
+    ngx_log_t *log);
+static void ngx_certmate_store_be64(u_char *p, uint64_t v);
 static ngx_int_t ngx_certmate_store_commit(MDB_txn *txn, ngx_log_t *log);
 static ngx_int_t ngx_certmate_store_encode(MDB_txn *txn, MDB_dbi dbi,
     MDB_val *key, void *head, size_t size, ngx_str_t **blobs, ngx_uint_t n,
@@ -431,6 +457,10 @@ ngx_certmate_store_setup(ngx_log_t *log)
 
     if (rc == MDB_SUCCESS) {
         rc = mdb_dbi_open(txn, "est_tokens", MDB_CREATE, &st->est_tokens);
+    }
+
+    if (rc == MDB_SUCCESS) {
+        rc = mdb_dbi_open(txn, "audit", MDB_CREATE, &st->audit);
     }
 
     if (rc != MDB_SUCCESS) {
@@ -1330,22 +1360,28 @@ ngx_certmate_store_serial_decode(MDB_val *key, MDB_val *data,
 
 ngx_int_t
 ngx_certmate_store_put(ngx_certmate_cert_t *cert, ngx_uint_t *replaced,
-    ngx_log_t *log)
+    ngx_certmate_audit_t *audit, ngx_log_t *log)
 {
-    MDB_txn  *txn;
+    MDB_txn    *txn;
+    ngx_int_t   rc;
 
     if (ngx_certmate_store_write_begin(&txn, log) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    return ngx_certmate_store_write_end(txn,
-                     ngx_certmate_store_cert_write(txn, cert, replaced, log),
-                     log);
+    rc = ngx_certmate_store_cert_write(txn, cert, replaced, log);
+
+    if (rc == NGX_OK && audit) {
+        rc = ngx_certmate_store_audit_write(txn, audit, log);
+    }
+
+    return ngx_certmate_store_write_end(txn, rc, log);
 }
 
 
 ngx_int_t
-ngx_certmate_store_delete(u_char *id, ngx_log_t *log)
+ngx_certmate_store_delete(u_char *id, ngx_certmate_audit_t *audit,
+    ngx_log_t *log)
 {
     MDB_txn     *txn;
     ngx_int_t    rc;
@@ -1359,6 +1395,10 @@ ngx_certmate_store_delete(u_char *id, ngx_log_t *log)
 
     if (rc == NGX_OK && !found) {
         rc = NGX_DECLINED;
+    }
+
+    if (rc == NGX_OK && audit) {
+        rc = ngx_certmate_store_audit_write(txn, audit, log);
     }
 
     return ngx_certmate_store_write_end(txn, rc, log);
@@ -1387,7 +1427,8 @@ ngx_certmate_store_acme_put(ngx_certmate_acme_state_t *state, ngx_log_t *log)
 
 ngx_int_t
 ngx_certmate_store_acme_issued(ngx_certmate_acme_state_t *state,
-    ngx_certmate_cert_t *cert, u_char *old, ngx_log_t *log)
+    ngx_certmate_cert_t *cert, u_char *old, ngx_certmate_audit_t *audit,
+    ngx_log_t *log)
 {
     MDB_txn     *txn;
     ngx_int_t    rc;
@@ -1408,6 +1449,10 @@ ngx_certmate_store_acme_issued(ngx_certmate_acme_state_t *state,
 
     if (rc == NGX_OK) {
         rc = ngx_certmate_store_acme_write(txn, state, log);
+    }
+
+    if (rc == NGX_OK && audit) {
+        rc = ngx_certmate_store_audit_write(txn, audit, log);
     }
 
     return ngx_certmate_store_write_end(txn, rc, log);
@@ -1478,7 +1523,8 @@ ngx_certmate_store_ca_put(ngx_certmate_ca_t *ca, ngx_log_t *log)
 
 ngx_int_t
 ngx_certmate_store_ca_issued(ngx_certmate_serial_t *serial,
-    ngx_certmate_cert_t *cert, u_char *old, u_char *token, ngx_log_t *log)
+    ngx_certmate_cert_t *cert, u_char *old, u_char *token,
+    ngx_certmate_audit_t *audit, ngx_log_t *log)
 {
     int          err;
     MDB_val      key;
@@ -1517,6 +1563,10 @@ ngx_certmate_store_ca_issued(ngx_certmate_serial_t *serial,
 
     if (rc == NGX_OK && old) {
         rc = ngx_certmate_store_cert_remove(txn, old, &found, log);
+    }
+
+    if (rc == NGX_OK && audit) {
+        rc = ngx_certmate_store_audit_write(txn, audit, log);
     }
 
     return ngx_certmate_store_write_end(txn, rc, log);
@@ -1586,7 +1636,7 @@ done:
 
 ngx_int_t
 ngx_certmate_store_revoke(ngx_str_t *serial, ngx_uint_t reason, time_t when,
-    ngx_log_t *log)
+    ngx_certmate_audit_t *audit, ngx_log_t *log)
 {
     u_char                *copy;
     MDB_txn               *txn;
@@ -1636,6 +1686,11 @@ ngx_certmate_store_revoke(ngx_str_t *serial, ngx_uint_t reason, time_t when,
     }
 
     ret = ngx_certmate_store_bump(txn, "revocations", &count, log);
+
+    if (ret == NGX_OK && audit) {
+        ret = ngx_certmate_store_audit_write(txn, audit, log);
+    }
+
     if (ret != NGX_OK) {
         goto done;
     }
@@ -2490,10 +2545,11 @@ ngx_certmate_store_est_token_get(u_char *hash,
 
 ngx_int_t
 ngx_certmate_store_est_token_put(ngx_certmate_est_token_t *token,
-    ngx_log_t *log)
+    ngx_certmate_audit_t *audit, ngx_log_t *log)
 {
     MDB_txn                       *txn;
     MDB_val                        key;
+    ngx_int_t                      rc;
     ngx_str_t                     *blobs[NGX_CERTMATE_STORE_EST_BLOBS];
     ngx_certmate_store_est_rec_t   rec;
 
@@ -2512,12 +2568,256 @@ ngx_certmate_store_est_token_put(ngx_certmate_est_token_t *token,
     key.mv_data = token->hash;
     key.mv_size = SHA256_DIGEST_LENGTH;
 
+    rc = ngx_certmate_store_encode(txn, ngx_certmate_store.est_tokens, &key,
+                                   &rec, sizeof(rec), blobs,
+                                   NGX_CERTMATE_STORE_EST_BLOBS, 0, log);
+
+    if (rc == NGX_OK && audit) {
+        rc = ngx_certmate_store_audit_write(txn, audit, log);
+    }
+
+    return ngx_certmate_store_write_end(txn, rc, log);
+}
+
+
+/* an event of the audit log in a transaction of its own */
+
+ngx_int_t
+ngx_certmate_store_audit_put(ngx_certmate_audit_t *audit, ngx_log_t *log)
+{
+    MDB_txn  *txn;
+
+    if (ngx_certmate_store_write_begin(&txn, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_certmate_store_write_end(txn,
-                 ngx_certmate_store_encode(txn, ngx_certmate_store.est_tokens,
-                                           &key, &rec, sizeof(rec), blobs,
-                                           NGX_CERTMATE_STORE_EST_BLOBS, 0,
-                                           log),
-                 log);
+                     ngx_certmate_store_audit_write(txn, audit, log), log);
+}
+
+
+/* the event after the number "after"; NGX_DECLINED: there is none */
+
+ngx_int_t
+ngx_certmate_store_audit_next(uint64_t after, ngx_certmate_audit_t *audit,
+    ngx_log_t *log)
+{
+    int                              rc;
+    MDB_val                          key, data;
+    MDB_cursor                      *cursor;
+    ngx_str_t                       *blobs[NGX_CERTMATE_STORE_AUDIT_BLOBS];
+    ngx_certmate_store_audit_rec_t   rec;
+    u_char                           be[8];
+
+    ngx_certmate_store_be64(be, after + 1);
+
+    key.mv_data = be;
+    key.mv_size = sizeof(be);
+
+    rc = mdb_cursor_open(ngx_certmate_store.rtxn, ngx_certmate_store.audit,
+                         &cursor);
+    if (rc != MDB_SUCCESS) {
+        return ngx_certmate_store_error(rc, "mdb_cursor_open()", log);
+    }
+
+    rc = mdb_cursor_get(cursor, &key, &data, MDB_SET_RANGE);
+
+    mdb_cursor_close(cursor);
+
+    if (rc == MDB_NOTFOUND) {
+        return NGX_DECLINED;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        return ngx_certmate_store_error(rc, "mdb_cursor_get()", log);
+    }
+
+    ngx_certmate_store_audit_blobs(audit, blobs);
+
+    if (ngx_certmate_store_decode(&data, &rec, sizeof(rec), blobs,
+                                  NGX_CERTMATE_STORE_AUDIT_BLOBS)
+        != NGX_OK
+        || rec.format != NGX_CERTMATE_STORE_FORMAT)
+    {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "certmate store has a damaged audit record");
+        return NGX_ERROR;
+    }
+
+    audit->seq = rec.seq;
+    audit->time = rec.time;
+    ngx_memcpy(audit->prev, rec.prev, SHA256_DIGEST_LENGTH);
+    ngx_memcpy(audit->hash, rec.hash, SHA256_DIGEST_LENGTH);
+
+    return NGX_OK;
+}
+
+
+/* a counter of the meta database set */
+
+ngx_int_t
+ngx_certmate_store_counter_set(char *name, uint64_t value, ngx_log_t *log)
+{
+    int       rc;
+    MDB_txn  *txn;
+    MDB_val   key, data;
+
+    if (ngx_certmate_store_write_begin(&txn, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    key.mv_data = name;
+    key.mv_size = ngx_strlen(name);
+    data.mv_data = &value;
+    data.mv_size = sizeof(uint64_t);
+
+    rc = mdb_put(txn, ngx_certmate_store.meta, &key, &data, 0);
+
+    return ngx_certmate_store_write_end(txn,
+               rc == MDB_SUCCESS ? NGX_OK
+                                 : ngx_certmate_store_error(rc, "mdb_put()",
+                                                            log),
+               log);
+}
+
+
+/*
+ * Appends an event: numbered one past the last, chained to it by the
+ * last one's hash
+ */
+
+static ngx_int_t
+ngx_certmate_store_audit_write(MDB_txn *txn, ngx_certmate_audit_t *audit,
+    ngx_log_t *log)
+{
+    int                              rc;
+    MDB_val                          key, data;
+    MDB_cursor                      *cursor;
+    ngx_str_t                       *blobs[NGX_CERTMATE_STORE_AUDIT_BLOBS];
+    ngx_certmate_store_audit_rec_t   rec;
+    u_char                           be[8];
+
+    rc = mdb_cursor_open(txn, ngx_certmate_store.audit, &cursor);
+    if (rc != MDB_SUCCESS) {
+        return ngx_certmate_store_error(rc, "mdb_cursor_open()", log);
+    }
+
+    rc = mdb_cursor_get(cursor, &key, &data, MDB_LAST);
+
+    mdb_cursor_close(cursor);
+
+    if (rc == MDB_SUCCESS && data.mv_size >= sizeof(rec)) {
+        ngx_memcpy(&rec, data.mv_data, sizeof(rec));
+        audit->seq = rec.seq + 1;
+        ngx_memcpy(audit->prev, rec.hash, SHA256_DIGEST_LENGTH);
+
+    } else if (rc == MDB_NOTFOUND) {
+        audit->seq = 1;
+        ngx_memzero(audit->prev, SHA256_DIGEST_LENGTH);
+
+    } else {
+        return rc == MDB_SUCCESS
+               ? NGX_ERROR : ngx_certmate_store_error(rc, "mdb_cursor_get()",
+                                                      log);
+    }
+
+    if (ngx_certmate_store_audit_hash(audit, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&rec, sizeof(rec));
+    rec.format = NGX_CERTMATE_STORE_FORMAT;
+    rec.seq = audit->seq;
+    rec.time = audit->time;
+    ngx_memcpy(rec.prev, audit->prev, SHA256_DIGEST_LENGTH);
+    ngx_memcpy(rec.hash, audit->hash, SHA256_DIGEST_LENGTH);
+
+    ngx_certmate_store_be64(be, audit->seq);
+
+    key.mv_data = be;
+    key.mv_size = sizeof(be);
+
+    ngx_certmate_store_audit_blobs(audit, blobs);
+
+    return ngx_certmate_store_encode(txn, ngx_certmate_store.audit, &key,
+                                     &rec, sizeof(rec), blobs,
+                                     NGX_CERTMATE_STORE_AUDIT_BLOBS,
+                                     MDB_APPEND, log);
+}
+
+
+static void
+ngx_certmate_store_audit_blobs(ngx_certmate_audit_t *audit, ngx_str_t **blobs)
+{
+    blobs[0] = &audit->type;
+    blobs[1] = &audit->actor;
+    blobs[2] = &audit->client;
+    blobs[3] = &audit->object;
+    blobs[4] = &audit->detail;
+}
+
+
+/*
+ * SHA-256 of the previous hash, the number and time (8 bytes each,
+ * big-endian), and the type, actor, client, object and detail, each
+ * after its length (4 bytes, big-endian)
+ */
+
+static ngx_int_t
+ngx_certmate_store_audit_hash(ngx_certmate_audit_t *audit, ngx_log_t *log)
+{
+    int           ok;
+    u_char        buf[8];
+    ngx_str_t    *blobs[NGX_CERTMATE_STORE_AUDIT_BLOBS];
+    ngx_uint_t    i;
+    EVP_MD_CTX   *md;
+
+    md = EVP_MD_CTX_new();
+
+    ok = (md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1
+          && EVP_DigestUpdate(md, audit->prev, SHA256_DIGEST_LENGTH) == 1);
+
+    ngx_certmate_store_be64(buf, audit->seq);
+    ok = ok && EVP_DigestUpdate(md, buf, 8) == 1;
+
+    ngx_certmate_store_be64(buf, (uint64_t) audit->time);
+    ok = ok && EVP_DigestUpdate(md, buf, 8) == 1;
+
+    ngx_certmate_store_audit_blobs(audit, blobs);
+
+    for (i = 0; i < NGX_CERTMATE_STORE_AUDIT_BLOBS; i++) {
+        buf[0] = (u_char) (blobs[i]->len >> 24);
+        buf[1] = (u_char) (blobs[i]->len >> 16);
+        buf[2] = (u_char) (blobs[i]->len >> 8);
+        buf[3] = (u_char) blobs[i]->len;
+
+        ok = ok && EVP_DigestUpdate(md, buf, 4) == 1
+             && EVP_DigestUpdate(md, blobs[i]->data, blobs[i]->len) == 1;
+    }
+
+    ok = ok && EVP_DigestFinal_ex(md, audit->hash, NULL) == 1;
+
+    EVP_MD_CTX_free(md);
+
+    if (!ok) {
+        ngx_ssl_error(NGX_LOG_CRIT, log, 0, "EVP_Digest() failed");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a number as the keys of the audit log have it: 8 bytes, big-endian */
+
+static void
+ngx_certmate_store_be64(u_char *p, uint64_t v)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < 8; i++) {
+        p[i] = (u_char) (v >> (56 - 8 * i));
+    }
 }
 
 

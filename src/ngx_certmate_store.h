@@ -166,6 +166,24 @@ typedef struct {
 } ngx_certmate_est_token_t;
 
 
+/*
+ * An event of the audit log: the store numbers it and chains it to the
+ * one before by the SHA-256 of both
+ */
+
+typedef struct {
+    uint64_t    seq;
+    time_t      time;
+    ngx_str_t   type;           /* "certificate.import", ... */
+    ngx_str_t   actor;          /* "token ops", "helper", ... */
+    ngx_str_t   client;         /* the client's address; empty: none */
+    ngx_str_t   object;         /* a certificate id, a serial, a name */
+    ngx_str_t   detail;
+    u_char      prev[SHA256_DIGEST_LENGTH];
+    u_char      hash[SHA256_DIGEST_LENGTH];
+} ngx_certmate_audit_t;
+
+
 void ngx_certmate_store_init(ngx_str_t *path, size_t max_size);
 ngx_int_t ngx_certmate_store_open(ngx_log_t *log);
 void ngx_certmate_store_close(void);
@@ -220,18 +238,21 @@ ngx_int_t ngx_certmate_store_ocsp_put(ngx_certmate_ocsp_entry_t *entry,
     ngx_log_t *log);
 
 ngx_int_t ngx_certmate_store_put(ngx_certmate_cert_t *cert,
-    ngx_uint_t *replaced, ngx_log_t *log);
-ngx_int_t ngx_certmate_store_delete(u_char *id, ngx_log_t *log);
+    ngx_uint_t *replaced, ngx_certmate_audit_t *audit, ngx_log_t *log);
+ngx_int_t ngx_certmate_store_delete(u_char *id, ngx_certmate_audit_t *audit,
+    ngx_log_t *log);
 ngx_int_t ngx_certmate_store_acme_put(ngx_certmate_acme_state_t *state,
     ngx_log_t *log);
 ngx_int_t ngx_certmate_store_acme_issued(ngx_certmate_acme_state_t *state,
-    ngx_certmate_cert_t *cert, u_char *old, ngx_log_t *log);
+    ngx_certmate_cert_t *cert, u_char *old, ngx_certmate_audit_t *audit,
+    ngx_log_t *log);
 ngx_int_t ngx_certmate_store_ca_put(ngx_certmate_ca_t *ca, ngx_log_t *log);
 ngx_int_t ngx_certmate_store_ca_issued(ngx_certmate_serial_t *serial,
-    ngx_certmate_cert_t *cert, u_char *old, u_char *token, ngx_log_t *log);
+    ngx_certmate_cert_t *cert, u_char *old, u_char *token,
+    ngx_certmate_audit_t *audit, ngx_log_t *log);
 ngx_int_t ngx_certmate_store_acme_renew(ngx_str_t *name, ngx_log_t *log);
 ngx_int_t ngx_certmate_store_revoke(ngx_str_t *serial, ngx_uint_t reason,
-    time_t when, ngx_log_t *log);
+    time_t when, ngx_certmate_audit_t *audit, ngx_log_t *log);
 ngx_int_t ngx_certmate_store_account_put(ngx_certmate_acme_account_t *account,
     ngx_log_t *log);
 ngx_int_t ngx_certmate_store_token_put(ngx_str_t *token, ngx_str_t *keyauth,
@@ -240,6 +261,12 @@ ngx_int_t ngx_certmate_store_token_delete(ngx_str_t *token, ngx_log_t *log);
 ngx_int_t ngx_certmate_store_est_token_get(u_char *hash,
     ngx_certmate_est_token_t *token, ngx_log_t *log);
 ngx_int_t ngx_certmate_store_est_token_put(ngx_certmate_est_token_t *token,
+    ngx_certmate_audit_t *audit, ngx_log_t *log);
+ngx_int_t ngx_certmate_store_audit_put(ngx_certmate_audit_t *audit,
+    ngx_log_t *log);
+ngx_int_t ngx_certmate_store_audit_next(uint64_t after,
+    ngx_certmate_audit_t *audit, ngx_log_t *log);
+ngx_int_t ngx_certmate_store_counter_set(char *name, uint64_t value,
     ngx_log_t *log);
 void ngx_certmate_store_est_tokens_expire(time_t now, ngx_log_t *log);
 

@@ -16,6 +16,7 @@
  *   GET    /v1/ca                   the built-in CA
  *   POST   /v1/ca/sign              sign a CSR
  *   POST   /v1/est/tokens           a one-time EST enrollment token
+ *   GET    /v1/audit                the audit log, filtered, in pages
  *
  * Every request needs a bearer token whose SHA-256 one of the
  * "certmate_admin_token"s has.  Errors are JSON:
@@ -87,6 +88,8 @@ typedef struct {
 
 static ngx_int_t ngx_http_certmate_admin_auth(ngx_http_request_t *r,
     ngx_http_certmate_loc_conf_t *cmlcf, ngx_certmate_problem_t *problem);
+static ngx_int_t ngx_http_certmate_admin_unauthorized(ngx_http_request_t *r,
+    ngx_certmate_problem_t *problem);
 static ngx_int_t ngx_http_certmate_admin_health(ngx_http_request_t *r,
     ngx_str_t *arg, ngx_str_t *body);
 static ngx_int_t ngx_http_certmate_admin_list(ngx_http_request_t *r,
@@ -94,6 +97,8 @@ static ngx_int_t ngx_http_certmate_admin_list(ngx_http_request_t *r,
 static ngx_int_t ngx_http_certmate_admin_filter(ngx_http_request_t *r,
     ngx_http_certmate_admin_filter_t *filter,
     ngx_certmate_problem_t *problem);
+static ngx_int_t ngx_http_certmate_admin_limit(ngx_http_request_t *r,
+    ngx_uint_t *limit, ngx_certmate_problem_t *problem);
 static ngx_int_t ngx_http_certmate_admin_arg(ngx_http_request_t *r,
     char *name, ngx_str_t *value);
 static ngx_uint_t ngx_http_certmate_admin_match(ngx_certmate_cert_t *cert,
@@ -123,6 +128,8 @@ static ngx_int_t ngx_http_certmate_admin_reason(ngx_http_request_t *r,
 static ngx_int_t ngx_http_certmate_admin_ca(ngx_http_request_t *r,
     ngx_str_t *arg, ngx_str_t *body);
 static ngx_int_t ngx_http_certmate_admin_est_token(ngx_http_request_t *r,
+    ngx_str_t *arg, ngx_str_t *body);
+static ngx_int_t ngx_http_certmate_admin_audit(ngx_http_request_t *r,
     ngx_str_t *arg, ngx_str_t *body);
 static ngx_int_t ngx_http_certmate_admin_keyed(ngx_http_request_t *r,
     ngx_certmate_ca_request_t *req, u_char *old);
@@ -195,7 +202,10 @@ static ngx_http_certmate_admin_route_t  ngx_http_certmate_admin_routes[] = {
       NGX_HTTP_CERTMATE_BODY_NONE, ngx_http_certmate_admin_acme },
 
     { ngx_string("/v1/est/tokens"), 0, ngx_null_string, NGX_HTTP_POST,
-      NGX_HTTP_CERTMATE_BODY_JSON, ngx_http_certmate_admin_est_token }
+      NGX_HTTP_CERTMATE_BODY_JSON, ngx_http_certmate_admin_est_token },
+
+    { ngx_string("/v1/audit"), 0, ngx_null_string, NGX_HTTP_GET,
+      NGX_HTTP_CERTMATE_BODY_NONE, ngx_http_certmate_admin_audit }
 };
 
 
@@ -203,6 +213,7 @@ ngx_int_t
 ngx_http_certmate_admin_handler(ngx_http_request_t *r)
 {
     u_char                           *p;
+    ngx_int_t                         rc;
     ngx_str_t                         path, arg;
     ngx_uint_t                        i, method, found;
     ngx_table_elt_t                  *h;
@@ -213,7 +224,17 @@ ngx_http_certmate_admin_handler(ngx_http_request_t *r)
 
     cmlcf = ngx_http_get_module_loc_conf(r, ngx_certmate_module);
 
-    if (ngx_http_certmate_admin_auth(r, cmlcf, &problem) != NGX_OK) {
+    rc = ngx_http_certmate_admin_auth(r, cmlcf, &problem);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        if (ngx_http_certmate_admin_unauthorized(r, &problem) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         h = ngx_list_push(&r->headers_out.headers);
         if (h == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -325,8 +346,9 @@ ngx_http_certmate_admin_auth(ngx_http_request_t *r,
     ngx_http_certmate_loc_conf_t *cmlcf, ngx_certmate_problem_t *problem)
 {
     ngx_str_t                   token;
-    ngx_uint_t                  i, match;
+    ngx_uint_t                  i, match, equal, which;
     ngx_table_elt_t            *h;
+    ngx_http_certmate_ctx_t    *ctx;
     ngx_http_certmate_token_t  *t;
     u_char                      md[SHA256_DIGEST_LENGTH];
 
@@ -354,19 +376,76 @@ ngx_http_certmate_admin_auth(ngx_http_request_t *r,
     SHA256(token.data, token.len, md);
 
     match = 0;
+    which = 0;
     t = cmlcf->tokens->elts;
 
     for (i = 0; i < cmlcf->tokens->nelts; i++) {
-        match |= (CRYPTO_memcmp(md, t[i].hash, SHA256_DIGEST_LENGTH) == 0);
+        equal = (CRYPTO_memcmp(md, t[i].hash, SHA256_DIGEST_LENGTH) == 0);
+        match |= equal;
+        which = equal ? i : which;
     }
 
-    if (match) {
+    if (!match) {
+        ngx_certmate_problem(r->pool, problem, "unauthorized",
+                             "the bearer token is not valid here");
+        return NGX_DECLINED;
+    }
+
+    /* the actor of the audit log's events: "token NAME" */
+
+    ctx = ngx_http_certmate_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->actor.len = sizeof("token ") - 1 + t[which].name.len;
+    ctx->actor.data = ngx_pnalloc(r->pool, ctx->actor.len);
+    if (ctx->actor.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(ctx->actor.data, "token %V", &t[which].name);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A refused credential in the audit log; at most one event a second in
+ * each worker, which counts the ones it left out
+ */
+
+static ngx_int_t
+ngx_http_certmate_admin_unauthorized(ngx_http_request_t *r,
+    ngx_certmate_problem_t *problem)
+{
+    ngx_certmate_audit_t  *audit;
+
+    static time_t      last;
+    static ngx_uint_t  left_out;
+
+    if (ngx_time() == last) {
+        left_out++;
         return NGX_OK;
     }
 
-    ngx_certmate_problem(r->pool, problem, "unauthorized",
-                         "the bearer token is not valid here");
-    return NGX_DECLINED;
+    last = ngx_time();
+
+    audit = ngx_http_certmate_audit(r, "admin.unauthorized", NULL,
+                                    "%V %V: %V; %ui more left out before",
+                                    &r->method_name, &r->uri,
+                                    &problem->message, left_out);
+    if (audit == NULL) {
+        return NGX_ERROR;
+    }
+
+    left_out = 0;
+
+    /* a store that fails says so in the error log; the refusal stands */
+
+    (void) ngx_certmate_store_audit_put(audit, r->connection->log);
+
+    return NGX_OK;
 }
 
 
@@ -495,31 +574,17 @@ static ngx_int_t
 ngx_http_certmate_admin_filter(ngx_http_request_t *r,
     ngx_http_certmate_admin_filter_t *filter, ngx_certmate_problem_t *problem)
 {
-    ngx_int_t  n, rc;
+    ngx_int_t  rc;
     ngx_str_t  value;
 
     ngx_memzero(filter, sizeof(ngx_http_certmate_admin_filter_t));
 
-    filter->limit = NGX_HTTP_CERTMATE_LIST_LIMIT;
     filter->source = NGX_ERROR;
     filter->expires_before = NGX_ERROR;
 
-    rc = ngx_http_certmate_admin_arg(r, "limit", &value);
-
-    if (rc == NGX_OK) {
-        n = ngx_atoi(value.data, value.len);
-
-        if (n < 1 || n > NGX_HTTP_CERTMATE_LIST_LIMIT_MAX) {
-            ngx_certmate_problem(r->pool, problem, "invalid_parameter",
-                                 "\"limit\" must be a number from 1 to %d",
-                                 NGX_HTTP_CERTMATE_LIST_LIMIT_MAX);
-            return NGX_DECLINED;
-        }
-
-        filter->limit = n;
-
-    } else if (rc == NGX_ERROR) {
-        return NGX_ERROR;
+    rc = ngx_http_certmate_admin_limit(r, &filter->limit, problem);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     rc = ngx_http_certmate_admin_arg(r, "cursor", &value);
@@ -590,6 +655,38 @@ ngx_http_certmate_admin_filter(ngx_http_request_t *r,
 
 
 /* a query argument, unescaped */
+
+/* "limit" of a list: 1 to 1000, default 100 */
+
+static ngx_int_t
+ngx_http_certmate_admin_limit(ngx_http_request_t *r, ngx_uint_t *limit,
+    ngx_certmate_problem_t *problem)
+{
+    ngx_int_t  n, rc;
+    ngx_str_t  value;
+
+    *limit = NGX_HTTP_CERTMATE_LIST_LIMIT;
+
+    rc = ngx_http_certmate_admin_arg(r, "limit", &value);
+
+    if (rc != NGX_OK) {
+        return rc == NGX_DECLINED ? NGX_OK : rc;
+    }
+
+    n = ngx_atoi(value.data, value.len);
+
+    if (n < 1 || n > NGX_HTTP_CERTMATE_LIST_LIMIT_MAX) {
+        ngx_certmate_problem(r->pool, problem, "invalid_parameter",
+                             "\"limit\" must be a number from 1 to %d",
+                             NGX_HTTP_CERTMATE_LIST_LIMIT_MAX);
+        return NGX_DECLINED;
+    }
+
+    *limit = n;
+
+    return NGX_OK;
+}
+
 
 static ngx_int_t
 ngx_http_certmate_admin_arg(ngx_http_request_t *r, char *name,
@@ -744,14 +841,20 @@ static ngx_int_t
 ngx_http_certmate_admin_delete(ngx_http_request_t *r, ngx_str_t *arg,
     ngx_str_t *body)
 {
-    ngx_int_t  rc;
-    u_char     id[NGX_CERTMATE_ID_LEN];
+    ngx_int_t              rc;
+    ngx_certmate_audit_t  *audit;
+    u_char                 id[NGX_CERTMATE_ID_LEN];
 
     if (ngx_certmate_id_parse(arg, id) != NGX_OK) {
         goto not_found;
     }
 
-    rc = ngx_certmate_store_delete(id, r->connection->log);
+    audit = ngx_http_certmate_audit(r, "certificate.delete", arg, "");
+    if (audit == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_certmate_store_delete(id, audit, r->connection->log);
 
     if (rc == NGX_DECLINED) {
         goto not_found;
@@ -781,9 +884,10 @@ ngx_http_certmate_admin_import(ngx_http_request_t *r, ngx_str_t *arg,
     ngx_str_t *body)
 {
     ngx_int_t                   rc;
-    ngx_str_t                   chain, key;
+    ngx_str_t                   chain, key, id;
     ngx_uint_t                  replaced;
     ngx_certmate_cert_t         cert;
+    ngx_certmate_audit_t       *audit;
     ngx_certmate_problem_t      problem;
     ngx_certmate_json_field_t   fields[] = {
         { "certificate", NGX_CERTMATE_JSON_STRING, 1, &chain },
@@ -811,7 +915,18 @@ ngx_http_certmate_admin_import(ngx_http_request_t *r, ngx_str_t *arg,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_certmate_store_put(&cert, &replaced, r->connection->log);
+    id.data = hex;
+    id.len = ngx_certmate_id_hex(hex, cert.id) - hex;
+
+    audit = ngx_http_certmate_audit(r, "certificate.import", &id,
+                                    "names from \"%s\", source %V",
+                                    cert.names.data,
+                                    ngx_certmate_source_name(cert.source));
+    if (audit == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_certmate_store_put(&cert, &replaced, audit, r->connection->log);
 
     if (rc == NGX_CERTMATE_STORE_FULL) {
         return ngx_http_certmate_admin_full(r);
@@ -820,8 +935,6 @@ ngx_http_certmate_admin_import(ngx_http_request_t *r, ngx_str_t *arg,
     if (rc != NGX_OK) {
         return ngx_http_certmate_admin_unavailable(r);
     }
-
-    (void) ngx_certmate_id_hex(hex, cert.id);
 
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "certmate %s certificate %*s for \"%s\"",
@@ -932,6 +1045,13 @@ ngx_http_certmate_admin_sign(ngx_http_request_t *r, ngx_str_t *arg,
     }
 
     if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    req.audit = ngx_http_certmate_audit(r, "ca.sign", NULL,
+                                        "profile \"%V\", first name \"%V\"",
+                                        &req.profile->name, &req.names[0]);
+    if (req.audit == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -1085,6 +1205,7 @@ ngx_http_certmate_admin_renew_acme(ngx_http_request_t *r, ngx_array_t *names)
     ngx_str_t                json, status, *name;
     ngx_uint_t               i, n;
     ngx_certmate_json_t     *obj;
+    ngx_certmate_audit_t    *audit;
     ngx_certmate_problem_t   problem;
 
     name = names->elts;
@@ -1117,6 +1238,15 @@ ngx_http_certmate_admin_renew_acme(ngx_http_request_t *r, ngx_array_t *names)
                   "certmate asked the helper to renew \"%V\" and %ui more "
                   "names now", &name[0], n - 1);
 
+    audit = ngx_http_certmate_audit(r, "acme.renew", &name[0],
+                                    "%ui more names", n - 1);
+
+    if (audit == NULL
+        || ngx_certmate_store_audit_put(audit, r->connection->log) == NGX_ERROR)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     ngx_str_set(&status, "renewing");
 
     obj = ngx_certmate_json_object(r->pool);
@@ -1141,6 +1271,7 @@ ngx_http_certmate_admin_revoke(ngx_http_request_t *r, ngx_str_t *arg,
     ngx_str_t                serial;
     ngx_uint_t               reason, ours;
     ngx_certmate_cert_t      cert;
+    ngx_certmate_audit_t    *audit;
     ngx_certmate_problem_t   problem;
     u_char                   id[NGX_CERTMATE_ID_LEN];
 
@@ -1185,7 +1316,14 @@ ngx_http_certmate_admin_revoke(ngx_http_request_t *r, ngx_str_t *arg,
         return ngx_http_certmate_admin_refuse(r, NGX_HTTP_CONFLICT, &problem);
     }
 
-    rc = ngx_certmate_store_revoke(&serial, reason, ngx_time(),
+    audit = ngx_http_certmate_audit(r, "certificate.revoke", arg,
+                                    "reason %V",
+                                    ngx_certmate_ca_reason_name(reason));
+    if (audit == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_certmate_store_revoke(&serial, reason, ngx_time(), audit,
                                    r->connection->log);
 
     if (rc == NGX_BUSY || rc == NGX_DECLINED) {
@@ -1234,6 +1372,7 @@ ngx_http_certmate_admin_revoke_serial(ngx_http_request_t *r, ngx_str_t *arg,
     ngx_str_t                serial, hex, json, status;
     ngx_uint_t               reason;
     ngx_certmate_json_t     *obj;
+    ngx_certmate_audit_t    *audit;
     ngx_certmate_problem_t   problem;
 
     if (ngx_http_certmate_admin_reason(r, body, &reason, &problem)
@@ -1251,8 +1390,14 @@ ngx_http_certmate_admin_revoke_serial(ngx_http_request_t *r, ngx_str_t *arg,
 
     now = ngx_time();
 
+    audit = ngx_http_certmate_audit(r, "serial.revoke", arg, "reason %V",
+                                    ngx_certmate_ca_reason_name(reason));
+    if (audit == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if (rc == NGX_OK) {
-        rc = ngx_certmate_store_revoke(&serial, reason, now,
+        rc = ngx_certmate_store_revoke(&serial, reason, now, audit,
                                        r->connection->log);
     }
 
@@ -1492,6 +1637,7 @@ ngx_http_certmate_admin_est_token(ngx_http_request_t *r, ngx_str_t *arg,
     ngx_uint_t                  i, status;
     ngx_array_t                 names;
     ngx_certmate_json_t        *obj;
+    ngx_certmate_audit_t       *audit;
     ngx_certmate_problem_t      problem;
     ngx_certmate_est_token_t    token;
     ngx_certmate_ca_request_t   req;
@@ -1588,7 +1734,15 @@ ngx_http_certmate_admin_est_token(ngx_http_request_t *r, ngx_str_t *arg,
         *p++ = '\0';
     }
 
-    rc = ngx_certmate_store_est_token_put(&token, r->connection->log);
+    audit = ngx_http_certmate_audit(r, "est.token", &req.names[0],
+                                    "profile \"%V\", %ui names, expires in "
+                                    "%T s", &req.profile->name, req.nnames,
+                                    life);
+    if (audit == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_certmate_store_est_token_put(&token, audit, r->connection->log);
 
     if (rc == NGX_CERTMATE_STORE_FULL) {
         return ngx_http_certmate_admin_full(r);
@@ -1619,6 +1773,158 @@ ngx_http_certmate_admin_est_token(ngx_http_request_t *r, ngx_str_t *arg,
     }
 
     return ngx_http_certmate_admin_send(r, NGX_HTTP_CREATED, &json);
+}
+
+
+/*
+ * The audit log, oldest first: "since" (RFC 3339), "type" (exactly, or
+ * the part before a dot: "certificate" has "certificate.import"),
+ * "limit", "cursor" (the "next_cursor" of the page before)
+ */
+
+static ngx_int_t
+ngx_http_certmate_admin_audit(ngx_http_request_t *r, ngx_str_t *arg,
+    ngx_str_t *body)
+{
+    u_char                  *p;
+    time_t                   since;
+    uint64_t                 after;
+    ngx_int_t                rc;
+    ngx_str_t                value, type, json, next;
+    ngx_uint_t               limit, n;
+    ngx_certmate_json_t     *list;
+    ngx_certmate_audit_t     audit;
+    ngx_certmate_problem_t   problem;
+    u_char                   cursor[NGX_INT64_LEN];
+
+    rc = ngx_http_certmate_admin_limit(r, &limit, &problem);
+
+    after = 0;
+    since = 0;
+    ngx_str_null(&type);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_certmate_admin_arg(r, "cursor", &value);
+
+        if (rc == NGX_OK) {
+            after = 0;
+
+            for (p = value.data; p < value.data + value.len; p++) {
+                if (*p < '0' || *p > '9' || after > (uint64_t) -1 / 10 - 1) {
+                    break;
+                }
+
+                after = after * 10 + (*p - '0');
+            }
+
+            if (value.len == 0 || p != value.data + value.len) {
+                ngx_certmate_problem(r->pool, &problem, "invalid_parameter",
+                                     "\"cursor\" must be a \"next_cursor\" "
+                                     "of an earlier page");
+                rc = NGX_DECLINED;
+            }
+
+        } else if (rc == NGX_DECLINED) {
+            rc = NGX_OK;
+        }
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_certmate_admin_arg(r, "since", &value);
+
+        if (rc == NGX_OK) {
+            since = ngx_certmate_time_parse(&value);
+
+            if (since == NGX_ERROR) {
+                ngx_certmate_problem(r->pool, &problem, "invalid_parameter",
+                                     "\"since\" must be an RFC 3339 time "
+                                     "such as 2030-01-31T00:00:00Z");
+                rc = NGX_DECLINED;
+            }
+
+        } else if (rc == NGX_DECLINED) {
+            rc = NGX_OK;
+        }
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_certmate_admin_arg(r, "type", &type);
+        rc = (rc == NGX_DECLINED) ? NGX_OK : rc;
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_certmate_admin_refuse(r, NGX_HTTP_BAD_REQUEST,
+                                              &problem);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    list = ngx_certmate_json_list(r->pool);
+    if (list == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_certmate_store_read_begin(r->connection->log) != NGX_OK) {
+        return ngx_http_certmate_admin_unavailable(r);
+    }
+
+    ngx_str_null(&next);
+    n = 0;
+
+    for ( ;; ) {
+        rc = ngx_certmate_store_audit_next(after, &audit, r->connection->log);
+
+        if (rc == NGX_DECLINED) {
+            rc = NGX_OK;
+            break;
+        }
+
+        if (rc != NGX_OK) {
+            break;
+        }
+
+        if (audit.time < since
+            || (type.len
+                && !(audit.type.len == type.len
+                     && ngx_strncmp(audit.type.data, type.data, type.len)
+                        == 0)
+                && !(audit.type.len > type.len
+                     && audit.type.data[type.len] == '.'
+                     && ngx_strncmp(audit.type.data, type.data, type.len)
+                        == 0)))
+        {
+            after = audit.seq;
+            continue;
+        }
+
+        if (n == limit) {
+            next.data = cursor;
+            next.len = ngx_sprintf(cursor, "%uL", after) - cursor;
+            break;
+        }
+
+        if (ngx_certmate_json_list_add_audit(list, &audit) != NGX_OK) {
+            rc = NGX_ERROR;
+            break;
+        }
+
+        after = audit.seq;
+        n++;
+    }
+
+    ngx_certmate_store_read_end();
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_certmate_json_list_done(r->pool, list, &next, &json) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_certmate_admin_send(r, NGX_HTTP_OK, &json);
 }
 
 
@@ -1678,6 +1984,15 @@ ngx_http_certmate_admin_keyed_issue(ngx_http_request_t *r, EVP_PKEY *key,
     kd->req.key = key;
     kd->req.kept = 1;
     kd->req.source = NGX_CERTMATE_SOURCE_CA;
+    kd->req.audit = ngx_http_certmate_audit(r, kd->old ? "certificate.renew"
+                                                       : "certificate.issue",
+                                            NULL, "profile \"%V\", first "
+                                            "name \"%V\"",
+                                            &kd->req.profile->name,
+                                            &kd->req.names[0]);
+    if (kd->req.audit == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     rc = ngx_certmate_ca_issue(r->pool, &kd->req, kd->old, &issued, &problem,
                                r->connection->log);

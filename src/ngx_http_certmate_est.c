@@ -163,7 +163,7 @@ ngx_http_certmate_est_handler(ngx_http_request_t *r)
         goto refuse;
     }
 
-    /* who asks, before anything of the body is read */
+    /* who asks, before anything of the body is read; "who" is its actor */
 
     if (ctx->op == NGX_HTTP_CERTMATE_EST_REENROLL) {
         rc = ngx_http_certmate_client_admitted(r, &ctx->cert);
@@ -194,6 +194,14 @@ ngx_http_certmate_est_handler(ngx_http_request_t *r)
             return ngx_http_certmate_est_refuse(r, rc, &problem);
         }
     }
+
+    rctx->actor.len = sizeof("est ") - 1 + ctx->who.len;
+    rctx->actor.data = ngx_pnalloc(r->pool, rctx->actor.len);
+    if (rctx->actor.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_sprintf(rctx->actor.data, "est %V", &ctx->who);
 
     h = r->headers_in.content_type;
 
@@ -990,6 +998,7 @@ ngx_http_certmate_est_issue(ngx_http_request_t *r,
     ngx_str_t                      p7, serial, ders[NGX_CERTMATE_CHAIN_MAX];
     ngx_uint_t                     n;
     unsigned int                   len;
+    ngx_certmate_audit_t          *audit;
     ngx_certmate_problem_t         problem;
     ngx_certmate_ca_issued_t       issued;
     ngx_http_certmate_loc_conf_t  *cmlcf;
@@ -1009,6 +1018,16 @@ ngx_http_certmate_est_issue(ngx_http_request_t *r,
 
     ctx->req.source = NGX_CERTMATE_SOURCE_EST;
     ctx->req.token = ctx->token.names.len ? ctx->token.hash : NULL;
+    ctx->req.audit = ngx_http_certmate_audit(r,
+                         ctx->op == NGX_HTTP_CERTMATE_EST_ENROLL
+                         ? "est.enroll"
+                         : ctx->op == NGX_HTTP_CERTMATE_EST_REENROLL
+                         ? "est.reenroll" : "est.serverkeygen",
+                         NULL, "profile \"%V\", first name \"%V\"",
+                         &ctx->profile->name, &ctx->req.names[0]);
+    if (ctx->req.audit == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     rc = ngx_certmate_ca_issue(r->pool, &ctx->req, old, &issued, &problem,
                                r->connection->log);
@@ -1046,8 +1065,20 @@ ngx_http_certmate_est_issue(ngx_http_request_t *r,
                                      X509_get0_serialNumber(ctx->cert));
         serial.len = ASN1_STRING_length(X509_get0_serialNumber(ctx->cert));
 
+        audit = ngx_http_certmate_audit(r, "serial.revoke", NULL,
+                                        "reason superseded, by %V",
+                                        &issued.serial);
+
+        if (audit == NULL
+            || ngx_certmate_cert_serial(r->pool, ctx->cert, &audit->object)
+               != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         rc = ngx_certmate_store_revoke(&serial, 4 /* superseded */,
-                                       ngx_time(), r->connection->log);
+                                       ngx_time(), audit,
+                                       r->connection->log);
 
         if (rc == NGX_OK) {
             ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,

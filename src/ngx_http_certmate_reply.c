@@ -8,6 +8,7 @@
 
 #include "ngx_http_certmate_reply.h"
 #include "ngx_certmate_cert.h"
+#include "ngx_certmate_store.h"
 
 #if (NGX_THREADS)
 #include <ngx_thread_pool.h>
@@ -284,4 +285,55 @@ ngx_http_certmate_key_free(void *data)
     if (kt) {
         EVP_PKEY_free(kt->key);
     }
+}
+
+
+/*
+ * An event of the audit log for what the request does: its actor (the
+ * admin token's name, the EST client), its client's address
+ */
+
+ngx_certmate_audit_t *
+ngx_http_certmate_audit(ngx_http_request_t *r, const char *type,
+    ngx_str_t *object, const char *fmt, ...)
+{
+    u_char                   *p;
+    va_list                   args;
+    ngx_certmate_audit_t     *audit;
+    ngx_http_certmate_ctx_t  *ctx;
+    u_char                    detail[NGX_MAX_ERROR_STR];
+
+    audit = ngx_pcalloc(r->pool, sizeof(ngx_certmate_audit_t));
+    ctx = ngx_http_certmate_ctx(r);
+
+    if (audit == NULL || ctx == NULL) {
+        return NULL;
+    }
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(detail, detail + sizeof(detail), fmt, args);
+    va_end(args);
+
+    audit->detail.len = p - detail;
+
+    if (audit->detail.len) {
+        audit->detail.data = ngx_pnalloc(r->pool, audit->detail.len);
+        if (audit->detail.data == NULL) {
+            return NULL;
+        }
+
+        ngx_memcpy(audit->detail.data, detail, audit->detail.len);
+    }
+
+    audit->time = ngx_time();
+    audit->type.data = (u_char *) type;
+    audit->type.len = ngx_strlen(type);
+    audit->actor = ctx->actor;
+    audit->client = r->connection->addr_text;
+
+    if (object) {
+        audit->object = *object;
+    }
+
+    return audit;
 }

@@ -2,7 +2,7 @@
 /*
  * certmate: what the locations of certmate share: the request body in
  * one piece, a reply of bytes, a key made off the event loop, the
- * request's state.
+ * request's state and its events for the audit log.
  */
 
 
@@ -11,6 +11,7 @@
 
 
 #include "ngx_certmate.h"
+#include "ngx_certmate_store.h"
 
 
 typedef ngx_int_t (*ngx_http_certmate_key_pt)(ngx_http_request_t *r,
@@ -24,6 +25,8 @@ ngx_int_t ngx_http_certmate_send(ngx_http_request_t *r, ngx_uint_t status,
     char *type, ngx_str_t *body);
 ngx_int_t ngx_http_certmate_make_key(ngx_http_request_t *r, ngx_uint_t type,
     ngx_http_certmate_key_pt handler, void *data);
+ngx_certmate_audit_t *ngx_http_certmate_audit(ngx_http_request_t *r,
+    const char *type, ngx_str_t *object, const char *fmt, ...);
 
 
 #endif /* _NGX_HTTP_CERTMATE_REPLY_H_INCLUDED_ */

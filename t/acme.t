@@ -146,6 +146,17 @@ like($metrics, qr/^certmate_acme_next_renewal_timestamp_seconds\{name="a\.exampl
 like($metrics, qr/^certmate_acme_failures\{name="c\.example\.com",issuer="pebble"\} 0$/m,
      'metrics: no failure since the last success');
 
+# and in the audit log, by the helper
+
+($status, $json) = $t->admin('GET', '/v1/audit?type=acme');
+my @issued = grep { $_->{type} eq 'acme.issued' } @{$json->{items}};
+is_deeply([ sort map { $_->{object} } @issued ],
+          ['a.example.com', 'b.example.com', 'c.example.com'],
+          'audit: an acme.issued event for each name');
+is($issued[0]{actor}, 'helper', 'audit: by the helper');
+ok(grep({ $_->{type} eq 'acme.failed' && $_->{detail} =~ /directory/ }
+        @{$json->{items}}), 'audit: the failures while the CA was down');
+
 ($status, $json) = $t->admin('GET', '/v1/certificates?source=acme');
 is(scalar @{$json->{items}}, 3, 'certificates: three from ACME');
 is($json->{items}[0]{issuer} =~ /Pebble/ ? 1 : 0, 1,

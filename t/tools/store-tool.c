@@ -5,6 +5,8 @@
  *   store-tool readers DIR N        hold N reader slots until killed
  *   store-tool grow DIR SIZE BYTES  grow the map to SIZE, write BYTES
  *   store-tool schema DIR N         set the schema version to N
+ *   store-tool audit-alter DIR SEQ  change the last byte of an audit event
+ *   store-tool audit-delete DIR SEQ delete an audit event
  */
 
 
@@ -31,6 +33,8 @@ main(int argc, char **argv)
     MDB_env   *env;
     MDB_val    k, v;
     uint32_t   schema;
+    uint64_t   seq;
+    unsigned char  be[8], copy[4096];
 
     if (argc < 4) {
         fprintf(stderr, "usage: store-tool readers|grow|schema DIR ...\n");
@@ -105,6 +109,44 @@ main(int argc, char **argv)
         }
 
         return rc == MDB_SUCCESS ? 0 : fail("schema", rc);
+    }
+
+    if (strncmp(argv[1], "audit-", 6) == 0) {
+        env = open_env(argv[2], 0, 0);
+        seq = strtoull(argv[3], NULL, 10);
+
+        for (i = 0; i < 8; i++) {
+            be[i] = (unsigned char) (seq >> (56 - 8 * i));
+        }
+
+        k.mv_data = be;
+        k.mv_size = 8;
+
+        rc = mdb_txn_begin(env, NULL, 0, &txn);
+        if (rc == MDB_SUCCESS) {
+            rc = mdb_dbi_open(txn, "audit", 0, &dbi);
+        }
+
+        if (rc == MDB_SUCCESS && strcmp(argv[1], "audit-delete") == 0) {
+            rc = mdb_del(txn, dbi, &k, NULL);
+
+        } else if (rc == MDB_SUCCESS) {
+            rc = mdb_get(txn, dbi, &k, &v);
+
+            if (rc == MDB_SUCCESS) {
+                memcpy(copy, v.mv_data, v.mv_size < sizeof(copy)
+                                        ? v.mv_size : sizeof(copy));
+                copy[v.mv_size - 1] ^= 0x01;
+                v.mv_data = copy;
+                rc = mdb_put(txn, dbi, &k, &v, 0);
+            }
+        }
+
+        if (rc == MDB_SUCCESS) {
+            rc = mdb_txn_commit(txn);
+        }
+
+        return rc == MDB_SUCCESS ? 0 : fail(argv[1], rc);
     }
 
     fprintf(stderr, "store-tool: unknown command \"%s\"\n", argv[1]);
