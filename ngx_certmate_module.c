@@ -13,6 +13,7 @@
 #include "ngx_certmate_cache.h"
 #include "ngx_certmate_cert.h"
 #include "ngx_certmate_helper.h"
+#include "ngx_certmate_notify.h"
 #include "ngx_certmate_revocation.h"
 #include "ngx_certmate_store.h"
 #include "ngx_http_certmate_admin.h"
@@ -71,6 +72,8 @@ static char *ngx_http_certmate_ca(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_certmate_profile(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_certmate_audit_log(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_certmate_notify(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_certmate_location(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -200,6 +203,13 @@ static ngx_command_t  ngx_http_certmate_commands[] = {
     { ngx_string("certmate_audit_log"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_certmate_audit_log,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("certmate_notify"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_certmate_notify,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -393,6 +403,9 @@ ngx_http_certmate_create_main_conf(ngx_conf_t *cf)
            != NGX_OK
         || ngx_array_init(&cmmcf->crl_fetches, cf->pool, 1,
                           sizeof(ngx_certmate_crl_fetch_t))
+           != NGX_OK
+        || ngx_array_init(&cmmcf->notifies, cf->pool, 1,
+                          sizeof(ngx_certmate_notify_t))
            != NGX_OK)
     {
         return NULL;
@@ -410,6 +423,7 @@ ngx_http_certmate_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_http_certmate_main_conf_t *cmmcf = conf;
 
     ngx_uint_t                 i;
+    ngx_certmate_notify_t     *notify;
     ngx_certmate_profile_t    *profile;
     ngx_certmate_crl_fetch_t  *fetch;
 
@@ -424,6 +438,14 @@ ngx_http_certmate_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"certmate_ca\" in %s:%ui requires "
                       "\"certmate_store\"", cmmcf->ca->file, cmmcf->ca->line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (cmmcf->notifies.nelts && cmmcf->store == NULL) {
+        notify = cmmcf->notifies.elts;
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"certmate_notify\" in %s:%ui requires "
+                      "\"certmate_store\"", notify->file, notify->line);
         return NGX_CONF_ERROR;
     }
 
@@ -1398,6 +1420,27 @@ ngx_http_certmate_profile(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+static char *
+ngx_http_certmate_notify(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_certmate_main_conf_t *cmmcf = conf;
+
+    ngx_certmate_notify_t  *nt;
+
+    nt = ngx_array_push(&cmmcf->notifies);
+    if (nt == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(nt, sizeof(ngx_certmate_notify_t));
+
+    nt->file = cf->conf_file->file.name.data;
+    nt->line = cf->conf_file->line;
+
+    return ngx_certmate_notify_parse(cf, nt);
+}
+
+
 /* the audit log's JSON-lines mirror, which the helper appends to */
 
 static char *
@@ -1814,7 +1857,8 @@ ngx_http_certmate_init_process(ngx_cycle_t *cycle)
                       "are not cleared%s",
                       cmmcf->acme_names.nelts
                       ? ", ACME certificates are not obtained or renewed"
-                      : "");
+                      : cmmcf->notifies.nelts
+                      ? ", notifications are not sent" : "");
     }
 
     if (ngx_certmate_cache_init(cmmcf->cache_size, cycle->log) != NGX_OK) {

@@ -164,6 +164,22 @@ typedef struct {
 } ngx_certmate_crl_fetch_t;
 
 
+/* "certmate_notify": a webhook the helper posts events to */
+
+#define NGX_CERTMATE_NOTIFY_EXPIRY      1
+#define NGX_CERTMATE_NOTIFY_RENEWAL     2
+#define NGX_CERTMATE_NOTIFY_REVOCATION  4
+
+typedef struct {
+    ngx_str_t               url;
+    ngx_uint_t              events;         /* NGX_CERTMATE_NOTIFY_* bits */
+    ngx_array_t            *expiry;         /* ngx_uint_t days, descending */
+    u_char                  cursor[48];     /* its meta counter's name */
+    u_char                 *file;
+    ngx_uint_t              line;
+} ngx_certmate_notify_t;
+
+
 typedef struct {
     ngx_path_t             *store;
     size_t                  max_size;
@@ -175,6 +191,7 @@ typedef struct {
     ngx_array_t             crl_fetches;    /* ngx_certmate_crl_fetch_t */
     STACK_OF(X509)         *client_cas;     /* of every "certmate_client_ca" */
     ngx_str_t               audit_log;      /* the JSON-lines mirror */
+    ngx_array_t             notifies;       /* ngx_certmate_notify_t */
 } ngx_http_certmate_main_conf_t;
 
 

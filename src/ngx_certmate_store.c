@@ -51,6 +51,11 @@
  *                              this one with that
  *             meta "audit_mirrored" -> uint64, the last event the
  *                              helper wrote to "certmate_audit_log"
+ *   expiry    certificate id -> uint32, the smallest threshold (days) of
+ *                              "certmate_notify expiry=" that the
+ *                              certificate's expiry crossed and that an
+ *                              audit event told; removed with the
+ *                              certificate
  *   est_tokens
  *             SHA-256 of a token
  *                           -> a one-time EST enrollment token: when it
@@ -228,6 +233,7 @@ typedef struct {
     MDB_dbi         ocsp;
     MDB_dbi         est_tokens;
     MDB_dbi         audit;
+    MDB_dbi         expiry;
 
     MDB_txn        *rtxn;           /* reset between uses */
     MDB_cursor     *names_cursor;
@@ -461,6 +467,10 @@ ngx_certmate_store_setup(ngx_log_t *log)
 
     if (rc == MDB_SUCCESS) {
         rc = mdb_dbi_open(txn, "audit", MDB_CREATE, &st->audit);
+    }
+
+    if (rc == MDB_SUCCESS) {
+        rc = mdb_dbi_open(txn, "expiry", MDB_CREATE, &st->expiry);
     }
 
     if (rc != MDB_SUCCESS) {
@@ -2653,6 +2663,76 @@ ngx_certmate_store_audit_next(uint64_t after, ngx_certmate_audit_t *audit,
 }
 
 
+/* the expiry threshold told of a certificate; NGX_DECLINED: none yet */
+
+ngx_int_t
+ngx_certmate_store_expiry_get(u_char *id, ngx_uint_t *days, ngx_log_t *log)
+{
+    MDB_val    key, data;
+    uint32_t   v;
+    ngx_int_t  rc;
+
+    key.mv_data = id;
+    key.mv_size = NGX_CERTMATE_ID_LEN;
+
+    rc = ngx_certmate_store_read(ngx_certmate_store.expiry, &key, &data, log);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (data.mv_size != sizeof(uint32_t)) {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "certmate store has a damaged expiry record");
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(&v, data.mv_data, sizeof(uint32_t));
+    *days = v;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A certificate crossed an expiry threshold: the threshold and the
+ * event that tells it, at once; NGX_DECLINED: the certificate is gone
+ */
+
+ngx_int_t
+ngx_certmate_store_expiry_put(u_char *id, ngx_uint_t days,
+    ngx_certmate_audit_t *audit, ngx_log_t *log)
+{
+    int        rc;
+    MDB_txn   *txn;
+    MDB_val    key, data;
+    uint32_t   v;
+    ngx_int_t  ret;
+
+    if (ngx_certmate_store_write_begin(&txn, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    key.mv_data = id;
+    key.mv_size = NGX_CERTMATE_ID_LEN;
+
+    rc = mdb_get(txn, ngx_certmate_store.certs, &key, &data);
+
+    if (rc == MDB_SUCCESS) {
+        v = (uint32_t) days;
+        data.mv_data = &v;
+        data.mv_size = sizeof(uint32_t);
+
+        rc = mdb_put(txn, ngx_certmate_store.expiry, &key, &data, 0);
+    }
+
+    ret = (rc == MDB_NOTFOUND) ? NGX_DECLINED
+          : (rc != MDB_SUCCESS) ? ngx_certmate_store_error(rc, "mdb_put()", log)
+          : ngx_certmate_store_audit_write(txn, audit, log);
+
+    return ngx_certmate_store_write_end(txn, ret, log);
+}
+
+
 /* a counter of the meta database set */
 
 ngx_int_t
@@ -2986,6 +3066,12 @@ ngx_certmate_store_cert_remove(MDB_txn *txn, u_char *id, ngx_uint_t *found,
     key.mv_size = NGX_CERTMATE_ID_LEN;
 
     rc = mdb_del(txn, ngx_certmate_store.certs, &key, NULL);
+
+    if (rc == MDB_SUCCESS) {
+        rc = mdb_del(txn, ngx_certmate_store.expiry, &key, NULL);
+        rc = (rc == MDB_NOTFOUND) ? MDB_SUCCESS : rc;
+    }
+
     if (rc != MDB_SUCCESS) {
         return ngx_certmate_store_error(rc, "mdb_del()", log);
     }

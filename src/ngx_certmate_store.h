@@ -268,6 +268,10 @@ ngx_int_t ngx_certmate_store_audit_next(uint64_t after,
     ngx_certmate_audit_t *audit, ngx_log_t *log);
 ngx_int_t ngx_certmate_store_counter_set(char *name, uint64_t value,
     ngx_log_t *log);
+ngx_int_t ngx_certmate_store_expiry_get(u_char *id, ngx_uint_t *days,
+    ngx_log_t *log);
+ngx_int_t ngx_certmate_store_expiry_put(u_char *id, ngx_uint_t days,
+    ngx_certmate_audit_t *audit, ngx_log_t *log);
 void ngx_certmate_store_est_tokens_expire(time_t now, ngx_log_t *log);
 
 void ngx_certmate_store_check_readers(ngx_log_t *log);
