@@ -13,6 +13,7 @@
 #include "ngx_certmate_json.h"
 #include "ngx_certmate_notify.h"
 #include "ngx_certmate_revocation.h"
+#include "ngx_certmate_stapling.h"
 #include "ngx_certmate_store.h"
 #include "ngx_http_certmate_metrics.h"
 
@@ -61,6 +62,7 @@ ngx_certmate_helper_manager(void *data)
     wait = ngx_min(wait, ngx_certmate_ca_tick(cmmcf, ngx_cycle->log));
     wait = ngx_min(wait, ngx_certmate_revocation_tick(cmmcf, ngx_cycle->log));
     wait = ngx_min(wait, ngx_certmate_notify_tick(cmmcf, ngx_cycle->log));
+    wait = ngx_min(wait, ngx_certmate_stapling_tick(ngx_cycle->log));
 
     if (cmmcf->audit_log.len) {
         wait = ngx_min(wait, 1000);

@@ -51,6 +51,10 @@
  *                              this one with that
  *             meta "audit_mirrored" -> uint64, the last event the
  *                              helper wrote to "certmate_audit_log"
+ *   staples   certificate id -> the OCSP response stapled to it: when
+ *                              the helper made or fetched it, its
+ *                              nextUpdate, when to refresh it, the DER;
+ *                              removed with the certificate
  *   expiry    certificate id -> uint32, the smallest threshold (days) of
  *                              "certmate_notify expiry=" that the
  *                              certificate's expiry crossed and that an
@@ -89,6 +93,7 @@
 #define NGX_CERTMATE_STORE_OCSP_BLOBS     3
 #define NGX_CERTMATE_STORE_EST_BLOBS      2
 #define NGX_CERTMATE_STORE_AUDIT_BLOBS    5
+#define NGX_CERTMATE_STORE_STAPLE_BLOBS   1
 
 #define NGX_CERTMATE_STORE_CERT_REVOKED   0x0001
 #define NGX_CERTMATE_STORE_CERT_CLIENT    0x0002
@@ -199,6 +204,15 @@ typedef struct {
 
 typedef struct {
     uint32_t        format;
+    uint32_t        failures;
+    int64_t         produced;
+    int64_t         next_update;
+    int64_t         refresh;
+} ngx_certmate_store_staple_rec_t;
+
+
+typedef struct {
+    uint32_t        format;
     uint32_t        reserved;
     uint64_t        seq;
     int64_t         time;
@@ -234,6 +248,7 @@ typedef struct {
     MDB_dbi         est_tokens;
     MDB_dbi         audit;
     MDB_dbi         expiry;
+    MDB_dbi         staples;
 
     MDB_txn        *rtxn;           /* reset between uses */
     MDB_cursor     *names_cursor;
@@ -471,6 +486,10 @@ ngx_certmate_store_setup(ngx_log_t *log)
 
     if (rc == MDB_SUCCESS) {
         rc = mdb_dbi_open(txn, "expiry", MDB_CREATE, &st->expiry);
+    }
+
+    if (rc == MDB_SUCCESS) {
+        rc = mdb_dbi_open(txn, "staples", MDB_CREATE, &st->staples);
     }
 
     if (rc != MDB_SUCCESS) {
@@ -2733,6 +2752,97 @@ ngx_certmate_store_expiry_put(u_char *id, ngx_uint_t days,
 }
 
 
+/*
+ * The OCSP response stapled to a certificate, in the reader's
+ * transaction; NGX_DECLINED: there is none
+ */
+
+ngx_int_t
+ngx_certmate_store_staple_get(u_char *id, ngx_certmate_staple_t *staple,
+    ngx_log_t *log)
+{
+    MDB_val                           key, data;
+    ngx_int_t                         rc;
+    ngx_str_t                        *blobs[NGX_CERTMATE_STORE_STAPLE_BLOBS];
+    ngx_certmate_store_staple_rec_t   rec;
+
+    key.mv_data = id;
+    key.mv_size = NGX_CERTMATE_ID_LEN;
+
+    rc = ngx_certmate_store_read(ngx_certmate_store.staples, &key, &data,
+                                 log);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    blobs[0] = &staple->der;
+
+    if (ngx_certmate_store_decode(&data, &rec, sizeof(rec), blobs,
+                                  NGX_CERTMATE_STORE_STAPLE_BLOBS)
+        != NGX_OK
+        || rec.format != NGX_CERTMATE_STORE_FORMAT)
+    {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "certmate store has a damaged staple record");
+        return NGX_ERROR;
+    }
+
+    staple->produced = rec.produced;
+    staple->next_update = rec.next_update;
+    staple->refresh = rec.refresh;
+    staple->failures = rec.failures;
+
+    return NGX_OK;
+}
+
+
+/* helper process only: a staple made or fetched; NGX_DECLINED: no cert */
+
+ngx_int_t
+ngx_certmate_store_staple_put(u_char *id, ngx_certmate_staple_t *staple,
+    ngx_log_t *log)
+{
+    int                               rc;
+    MDB_txn                          *txn;
+    MDB_val                           key, data;
+    ngx_str_t                        *blobs[NGX_CERTMATE_STORE_STAPLE_BLOBS];
+    ngx_certmate_store_staple_rec_t   rec;
+
+    if (ngx_certmate_store_write_begin(&txn, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    key.mv_data = id;
+    key.mv_size = NGX_CERTMATE_ID_LEN;
+
+    rc = mdb_get(txn, ngx_certmate_store.certs, &key, &data);
+
+    if (rc != MDB_SUCCESS) {
+        return ngx_certmate_store_write_end(txn,
+                   rc == MDB_NOTFOUND
+                   ? NGX_DECLINED
+                   : ngx_certmate_store_error(rc, "mdb_get()", log),
+                   log);
+    }
+
+    ngx_memzero(&rec, sizeof(rec));
+    rec.format = NGX_CERTMATE_STORE_FORMAT;
+    rec.failures = (uint32_t) staple->failures;
+    rec.produced = staple->produced;
+    rec.next_update = staple->next_update;
+    rec.refresh = staple->refresh;
+
+    blobs[0] = &staple->der;
+
+    return ngx_certmate_store_write_end(txn,
+                 ngx_certmate_store_encode(txn, ngx_certmate_store.staples,
+                                           &key, &rec, sizeof(rec), blobs,
+                                           NGX_CERTMATE_STORE_STAPLE_BLOBS, 0,
+                                           log),
+                 log);
+}
+
+
 /* a counter of the meta database set */
 
 ngx_int_t
@@ -3069,6 +3179,11 @@ ngx_certmate_store_cert_remove(MDB_txn *txn, u_char *id, ngx_uint_t *found,
 
     if (rc == MDB_SUCCESS) {
         rc = mdb_del(txn, ngx_certmate_store.expiry, &key, NULL);
+        rc = (rc == MDB_NOTFOUND) ? MDB_SUCCESS : rc;
+    }
+
+    if (rc == MDB_SUCCESS) {
+        rc = mdb_del(txn, ngx_certmate_store.staples, &key, NULL);
         rc = (rc == MDB_NOTFOUND) ? MDB_SUCCESS : rc;
     }
 

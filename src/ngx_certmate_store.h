@@ -184,6 +184,17 @@ typedef struct {
 } ngx_certmate_audit_t;
 
 
+/* an OCSP response stapled to a certificate served from the store */
+
+typedef struct {
+    time_t      produced;       /* when the helper made or fetched it */
+    time_t      next_update;
+    time_t      refresh;        /* when the helper gets a new one */
+    ngx_uint_t  failures;       /* since the last one got */
+    ngx_str_t   der;            /* empty: none yet, only the schedule */
+} ngx_certmate_staple_t;
+
+
 void ngx_certmate_store_init(ngx_str_t *path, size_t max_size);
 ngx_int_t ngx_certmate_store_open(ngx_log_t *log);
 void ngx_certmate_store_close(void);
@@ -270,6 +281,10 @@ ngx_int_t ngx_certmate_store_counter_set(char *name, uint64_t value,
     ngx_log_t *log);
 ngx_int_t ngx_certmate_store_expiry_get(u_char *id, ngx_uint_t *days,
     ngx_log_t *log);
+ngx_int_t ngx_certmate_store_staple_get(u_char *id,
+    ngx_certmate_staple_t *staple, ngx_log_t *log);
+ngx_int_t ngx_certmate_store_staple_put(u_char *id,
+    ngx_certmate_staple_t *staple, ngx_log_t *log);
 ngx_int_t ngx_certmate_store_expiry_put(u_char *id, ngx_uint_t days,
     ngx_certmate_audit_t *audit, ngx_log_t *log);
 void ngx_certmate_store_est_tokens_expire(time_t now, ngx_log_t *log);

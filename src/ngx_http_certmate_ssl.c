@@ -16,7 +16,9 @@
  * (exact, then wildcard; one per key class, so that OpenSSL picks ECDSA
  * or RSA by what the client supports).  An unknown name gets the
  * server's "ssl_certificate", else "certmate_default_certificate", else
- * an unrecognized_name alert.
+ * an unrecognized_name alert.  A client that asks for the certificate's
+ * status (status_request) gets the OCSP response that the helper keeps
+ * for it in the store, if there is one and it is fresh.
  */
 
 
@@ -39,6 +41,8 @@ static int ngx_http_certmate_ssl_servername(ngx_ssl_conn_t *ssl_conn,
     int *ad, void *arg);
 static ngx_int_t ngx_http_certmate_ssl_use(ngx_connection_t *c,
     ngx_str_t *name);
+static int ngx_http_certmate_ssl_status(ngx_ssl_conn_t *ssl_conn,
+    void *data);
 
 
 static ngx_str_t  ngx_http_certmate_placeholder =
@@ -155,6 +159,13 @@ ngx_http_certmate_ssl_init(ngx_conf_t *cf)
 
         SSL_CTX_set_tlsext_servername_callback(sscf->ssl.ctx,
                                               ngx_http_certmate_ssl_servername);
+
+        /* nginx's "ssl_stapling" keeps the callback for its own */
+
+        if (cmscf->certificate && !sscf->stapling) {
+            SSL_CTX_set_tlsext_status_cb(sscf->ssl.ctx,
+                                         ngx_http_certmate_ssl_status);
+        }
 
         if (cmscf->verify
             && ngx_http_certmate_verify_ctx(cf, cscfp[s], cmscf, sscf)
@@ -479,6 +490,61 @@ done:
 
 
 /* the id of the store certificate a connection got, in hex */
+
+/* the stapled OCSP response of a certificate served from the store */
+
+static int
+ngx_http_certmate_ssl_status(ngx_ssl_conn_t *ssl_conn, void *data)
+{
+    X509                   *x;
+    u_char                 *der;
+    ngx_int_t               rc;
+    unsigned int            len;
+    ngx_connection_t       *c;
+    ngx_certmate_staple_t   staple;
+    u_char                  md[EVP_MAX_MD_SIZE];
+
+    if (SSL_get_ex_data(ssl_conn, ngx_http_certmate_ssl_index) == NULL) {
+        return SSL_TLSEXT_ERR_NOACK;
+    }
+
+    c = ngx_ssl_get_connection(ssl_conn);
+    x = SSL_get_certificate(ssl_conn);
+
+    if (x == NULL || X509_digest(x, EVP_sha256(), md, &len) != 1
+        || ngx_certmate_store_read_begin(c->log) != NGX_OK)
+    {
+        return SSL_TLSEXT_ERR_NOACK;
+    }
+
+    der = NULL;
+
+    rc = ngx_certmate_store_staple_get(md, &staple, c->log);
+
+    if (rc == NGX_OK && staple.der.len && staple.next_update > ngx_time()) {
+        der = OPENSSL_malloc(staple.der.len);
+
+        if (der) {
+            ngx_memcpy(der, staple.der.data, staple.der.len);
+        }
+    }
+
+    ngx_certmate_store_read_end();
+
+    if (der == NULL) {
+        return SSL_TLSEXT_ERR_NOACK;
+    }
+
+    /* OpenSSL frees it */
+
+    if (SSL_set_tlsext_status_ocsp_resp(ssl_conn, der, staple.der.len) != 1) {
+        OPENSSL_free(der);
+        return SSL_TLSEXT_ERR_NOACK;
+    }
+
+    return SSL_TLSEXT_ERR_OK;
+}
+
 
 ngx_int_t
 ngx_http_certmate_ssl_served_id(ngx_connection_t *c, u_char *hex)
