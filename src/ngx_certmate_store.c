@@ -276,7 +276,7 @@ static void ngx_certmate_store_acme_blobs(ngx_certmate_acme_state_t *state,
 static ngx_int_t ngx_certmate_store_write_begin(MDB_txn **txn,
     ngx_log_t *log);
 static ngx_int_t ngx_certmate_store_write_end(MDB_txn *txn, ngx_int_t rc,
-    ngx_log_t *log);
+    ngx_certmate_audit_t *audit, ngx_log_t *log);
 static ngx_int_t ngx_certmate_store_cert_write(MDB_txn *txn,
     ngx_certmate_cert_t *cert, ngx_uint_t *replaced, ngx_log_t *log);
 static ngx_int_t ngx_certmate_store_cert_remove(MDB_txn *txn, u_char *id,
@@ -1400,11 +1400,7 @@ ngx_certmate_store_put(ngx_certmate_cert_t *cert, ngx_uint_t *replaced,
 
     rc = ngx_certmate_store_cert_write(txn, cert, replaced, log);
 
-    if (rc == NGX_OK && audit) {
-        rc = ngx_certmate_store_audit_write(txn, audit, log);
-    }
-
-    return ngx_certmate_store_write_end(txn, rc, log);
+    return ngx_certmate_store_write_end(txn, rc, audit, log);
 }
 
 
@@ -1426,11 +1422,7 @@ ngx_certmate_store_delete(u_char *id, ngx_certmate_audit_t *audit,
         rc = NGX_DECLINED;
     }
 
-    if (rc == NGX_OK && audit) {
-        rc = ngx_certmate_store_audit_write(txn, audit, log);
-    }
-
-    return ngx_certmate_store_write_end(txn, rc, log);
+    return ngx_certmate_store_write_end(txn, rc, audit, log);
 }
 
 
@@ -1445,7 +1437,7 @@ ngx_certmate_store_acme_put(ngx_certmate_acme_state_t *state, ngx_log_t *log)
 
     return ngx_certmate_store_write_end(txn,
                              ngx_certmate_store_acme_write(txn, state, log),
-                             log);
+                             NULL, log);
 }
 
 
@@ -1480,11 +1472,7 @@ ngx_certmate_store_acme_issued(ngx_certmate_acme_state_t *state,
         rc = ngx_certmate_store_acme_write(txn, state, log);
     }
 
-    if (rc == NGX_OK && audit) {
-        rc = ngx_certmate_store_audit_write(txn, audit, log);
-    }
-
-    return ngx_certmate_store_write_end(txn, rc, log);
+    return ngx_certmate_store_write_end(txn, rc, audit, log);
 }
 
 
@@ -1516,7 +1504,7 @@ ngx_certmate_store_ca_put(ngx_certmate_ca_t *ca, ngx_log_t *log)
     } else if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
         return ngx_certmate_store_write_end(txn,
                              ngx_certmate_store_error(rc, "mdb_get()", log),
-                             log);
+                             NULL, log);
     }
 
     ca->version = rec.version + 1;
@@ -1539,7 +1527,7 @@ ngx_certmate_store_ca_put(ngx_certmate_ca_t *ca, ngx_log_t *log)
                  ngx_certmate_store_encode(txn, ngx_certmate_store.ca, &key,
                                            &rec, sizeof(rec), blobs,
                                            NGX_CERTMATE_STORE_CA_BLOBS, 0, log),
-                 log);
+                 NULL, log);
 }
 
 
@@ -1594,11 +1582,7 @@ ngx_certmate_store_ca_issued(ngx_certmate_serial_t *serial,
         rc = ngx_certmate_store_cert_remove(txn, old, &found, log);
     }
 
-    if (rc == NGX_OK && audit) {
-        rc = ngx_certmate_store_audit_write(txn, audit, log);
-    }
-
-    return ngx_certmate_store_write_end(txn, rc, log);
+    return ngx_certmate_store_write_end(txn, rc, audit, log);
 }
 
 
@@ -1647,7 +1631,7 @@ ngx_certmate_store_acme_renew(ngx_str_t *name, ngx_log_t *log)
 
 done:
 
-    ret = ngx_certmate_store_write_end(txn, ret, log);
+    ret = ngx_certmate_store_write_end(txn, ret, NULL, log);
 
     if (copy) {
         ngx_free(copy);
@@ -1715,11 +1699,6 @@ ngx_certmate_store_revoke(ngx_str_t *serial, ngx_uint_t reason, time_t when,
     }
 
     ret = ngx_certmate_store_bump(txn, "revocations", &count, log);
-
-    if (ret == NGX_OK && audit) {
-        ret = ngx_certmate_store_audit_write(txn, audit, log);
-    }
-
     if (ret != NGX_OK) {
         goto done;
     }
@@ -1756,7 +1735,7 @@ ngx_certmate_store_revoke(ngx_str_t *serial, ngx_uint_t reason, time_t when,
 
 done:
 
-    ret = ngx_certmate_store_write_end(txn, ret, log);
+    ret = ngx_certmate_store_write_end(txn, ret, audit, log);
 
     if (copy) {
         ngx_free(copy);
@@ -2096,7 +2075,7 @@ ngx_certmate_store_crl_want(ngx_str_t *url, ngx_str_t *issuer,
     }
 
     return ngx_certmate_store_write_end(txn, rc == NGX_DECLINED ? NGX_OK : rc,
-                                        log);
+                                        NULL, log);
 }
 
 
@@ -2134,7 +2113,7 @@ ngx_certmate_store_ocsp_want(u_char *issuer, ngx_str_t *serial,
     rc = ngx_certmate_store_ocsp_write(txn, &entry, MDB_NOOVERWRITE, log);
 
     return ngx_certmate_store_write_end(txn, rc == NGX_DECLINED ? NGX_OK : rc,
-                                        log);
+                                        NULL, log);
 }
 
 
@@ -2170,7 +2149,7 @@ ngx_certmate_store_crl_source_put(ngx_certmate_crl_source_t *src,
 
     return ngx_certmate_store_write_end(txn,
                              ngx_certmate_store_crl_write(txn, src, 0, log),
-                             log);
+                             NULL, log);
 }
 
 
@@ -2208,7 +2187,7 @@ ngx_certmate_store_crl_replace(ngx_certmate_crl_source_t *src,
     if (rc != MDB_SUCCESS) {
         return ngx_certmate_store_write_end(txn,
                       ngx_certmate_store_error(rc, "mdb_cursor_open()", log),
-                      log);
+                      NULL, log);
     }
 
     key.mv_data = issuer;
@@ -2236,7 +2215,7 @@ ngx_certmate_store_crl_replace(ngx_certmate_crl_source_t *src,
     if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
         return ngx_certmate_store_write_end(txn,
                        ngx_certmate_store_error(rc, "mdb_cursor_del()", log),
-                       log);
+                       NULL, log);
     }
 
 state:
@@ -2275,12 +2254,12 @@ state:
     if (rc != MDB_SUCCESS) {
         return ngx_certmate_store_write_end(txn,
                               ngx_certmate_store_error(rc, "mdb_put()", log),
-                              log);
+                              NULL, log);
     }
 
     ret = ngx_certmate_store_crl_write(txn, src, 0, log);
 
-    return ngx_certmate_store_write_end(txn, ret, log);
+    return ngx_certmate_store_write_end(txn, ret, NULL, log);
 }
 
 
@@ -2296,7 +2275,7 @@ ngx_certmate_store_ocsp_put(ngx_certmate_ocsp_entry_t *entry,
 
     return ngx_certmate_store_write_end(txn,
                            ngx_certmate_store_ocsp_write(txn, entry, 0, log),
-                           log);
+                           NULL, log);
 }
 
 
@@ -2473,7 +2452,7 @@ ngx_certmate_store_account_put(ngx_certmate_acme_account_t *account,
                                            &key, &rec, sizeof(rec), blobs,
                                            NGX_CERTMATE_STORE_ACCOUNT_BLOBS,
                                            0, log),
-                 log);
+                 NULL, log);
 }
 
 
@@ -2498,10 +2477,10 @@ ngx_certmate_store_token_put(ngx_str_t *token, ngx_str_t *keyauth,
     if (rc != MDB_SUCCESS) {
         return ngx_certmate_store_write_end(txn,
                              ngx_certmate_store_error(rc, "mdb_put()", log),
-                             log);
+                             NULL, log);
     }
 
-    return ngx_certmate_store_write_end(txn, NGX_OK, log);
+    return ngx_certmate_store_write_end(txn, NGX_OK, NULL, log);
 }
 
 
@@ -2523,10 +2502,10 @@ ngx_certmate_store_token_delete(ngx_str_t *token, ngx_log_t *log)
     if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
         return ngx_certmate_store_write_end(txn,
                              ngx_certmate_store_error(rc, "mdb_del()", log),
-                             log);
+                             NULL, log);
     }
 
-    return ngx_certmate_store_write_end(txn, NGX_OK, log);
+    return ngx_certmate_store_write_end(txn, NGX_OK, NULL, log);
 }
 
 
@@ -2601,11 +2580,7 @@ ngx_certmate_store_est_token_put(ngx_certmate_est_token_t *token,
                                    &rec, sizeof(rec), blobs,
                                    NGX_CERTMATE_STORE_EST_BLOBS, 0, log);
 
-    if (rc == NGX_OK && audit) {
-        rc = ngx_certmate_store_audit_write(txn, audit, log);
-    }
-
-    return ngx_certmate_store_write_end(txn, rc, log);
+    return ngx_certmate_store_write_end(txn, rc, audit, log);
 }
 
 
@@ -2620,8 +2595,7 @@ ngx_certmate_store_audit_put(ngx_certmate_audit_t *audit, ngx_log_t *log)
         return NGX_ERROR;
     }
 
-    return ngx_certmate_store_write_end(txn,
-                     ngx_certmate_store_audit_write(txn, audit, log), log);
+    return ngx_certmate_store_write_end(txn, NGX_OK, audit, log);
 }
 
 
@@ -2746,9 +2720,9 @@ ngx_certmate_store_expiry_put(u_char *id, ngx_uint_t days,
 
     ret = (rc == MDB_NOTFOUND) ? NGX_DECLINED
           : (rc != MDB_SUCCESS) ? ngx_certmate_store_error(rc, "mdb_put()", log)
-          : ngx_certmate_store_audit_write(txn, audit, log);
+          : NGX_OK;
 
-    return ngx_certmate_store_write_end(txn, ret, log);
+    return ngx_certmate_store_write_end(txn, ret, audit, log);
 }
 
 
@@ -2822,7 +2796,7 @@ ngx_certmate_store_staple_put(u_char *id, ngx_certmate_staple_t *staple,
                    rc == MDB_NOTFOUND
                    ? NGX_DECLINED
                    : ngx_certmate_store_error(rc, "mdb_get()", log),
-                   log);
+                   NULL, log);
     }
 
     ngx_memzero(&rec, sizeof(rec));
@@ -2839,7 +2813,7 @@ ngx_certmate_store_staple_put(u_char *id, ngx_certmate_staple_t *staple,
                                            &key, &rec, sizeof(rec), blobs,
                                            NGX_CERTMATE_STORE_STAPLE_BLOBS, 0,
                                            log),
-                 log);
+                 NULL, log);
 }
 
 
@@ -2867,7 +2841,7 @@ ngx_certmate_store_counter_set(char *name, uint64_t value, ngx_log_t *log)
                rc == MDB_SUCCESS ? NGX_OK
                                  : ngx_certmate_store_error(rc, "mdb_put()",
                                                             log),
-               log);
+               NULL, log);
 }
 
 
@@ -3032,7 +3006,7 @@ ngx_certmate_store_est_tokens_expire(time_t now, ngx_log_t *log)
     if (rc != MDB_SUCCESS) {
         (void) ngx_certmate_store_write_end(txn,
                    ngx_certmate_store_error(rc, "mdb_cursor_open()", log),
-                   log);
+                   NULL, log);
         return;
     }
 
@@ -3070,7 +3044,7 @@ ngx_certmate_store_est_tokens_expire(time_t now, ngx_log_t *log)
         return;
     }
 
-    if (ngx_certmate_store_write_end(txn, ret, log) == NGX_OK) {
+    if (ngx_certmate_store_write_end(txn, ret, NULL, log) == NGX_OK) {
         ngx_log_error(NGX_LOG_INFO, log, 0,
                       "certmate removed %ui expired EST tokens", n);
     }
@@ -3090,11 +3064,19 @@ ngx_certmate_store_write_begin(MDB_txn **txn, ngx_log_t *log)
 }
 
 
-/* commits what went well, aborts what did not */
+/*
+ * Commits what went well, with the event of the audit log that tells
+ * it (if any); aborts what did not
+ */
 
 static ngx_int_t
-ngx_certmate_store_write_end(MDB_txn *txn, ngx_int_t rc, ngx_log_t *log)
+ngx_certmate_store_write_end(MDB_txn *txn, ngx_int_t rc,
+    ngx_certmate_audit_t *audit, ngx_log_t *log)
 {
+    if (rc == NGX_OK && audit) {
+        rc = ngx_certmate_store_audit_write(txn, audit, log);
+    }
+
     if (rc != NGX_OK) {
         mdb_txn_abort(txn);
         return rc;

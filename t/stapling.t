@@ -137,6 +137,34 @@ like($t->read_log, qr/\[info\].*certmate got an OCSP response to staple from "\Q
 like(status('own.example.com', '-tls1_2'), qr/Cert Status: good/,
      'TLS 1.2: stapled');
 
+# a response is renewed at half of its validity: one of a minute, after
+# half a minute
+
+$foreign->ocsp_stop;
+unlink "$dir/ca-foreign/ocsp.log";
+$foreign->ocsp_start($t->port('ocsp'), 1);
+
+my $fresh = $foreign->client('fresh', cn => 'fresh.example.com',
+                             eku => 'serverAuth',
+                             ext => ["authorityInfoAccess=OCSP;URI:$ocsp_url"]);
+($s) = $t->admin('POST', '/v1/certificates', json => {
+    certificate => slurp($fresh->{crt}) . slurp($foreign->crt),
+    private_key => scalar slurp($fresh->{key}) });
+is($s, 201, 'a certificate whose responder answers for a minute');
+
+my $fetched = sub {
+    scalar(() = $t->read_log =~ /certmate got an OCSP response to staple/g)
+};
+my $before = $fetched->();
+
+ok($t->wait_for(sub { $fetched->() >= $before + 1 }, 10),
+   'its response is fetched');
+my ($first_next) = status('fresh.example.com') =~ /Next Update: (.*)\n/;
+ok($t->wait_for(sub { $fetched->() >= $before + 2 }, 45),
+   'and fetched again before it expires');
+my ($second_next) = status('fresh.example.com') =~ /Next Update: (.*)\n/;
+isnt($second_next, $first_next, 'the new response is stapled');
+
 # a restart staples at once what the store keeps
 
 $foreign->ocsp_stop;

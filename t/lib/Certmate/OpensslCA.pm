@@ -119,10 +119,11 @@ sub crl {
     rename "$path.tmp", $path or die "$path: $!";
 }
 
-# "openssl ocsp" answering for this CA on a port, until stopped
+# "openssl ocsp" answering for this CA on a port, until stopped; its
+# answers are valid for the minutes given (60)
 
 sub ocsp_start {
-    my ($self, $port) = @_;
+    my ($self, $port, $minutes) = @_;
 
     my $pid = fork // die "fork: $!";
 
@@ -131,7 +132,7 @@ sub ocsp_start {
         open STDERR, '>&', \*STDOUT;
         exec 'openssl', 'ocsp', '-index', "$self->{dir}/index.txt",
              '-port', $port, '-rsigner', $self->crt,
-             '-rkey', $self->key, '-CA', $self->crt, '-nmin', 60,
+             '-rkey', $self->key, '-CA', $self->crt, '-nmin', $minutes || 60,
              '-ignore_err';
         exit 1;
     }
