@@ -85,34 +85,10 @@ TOKEN_SHA256=1b32c28cb38c05480eccc1bd60ff97029b57a05c96718b96dad7e9d84894f549
 NGINX=/usr/sbin/nginx
 t_start=$(date +%s)
 
-log() {
-    printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2
-}
-
-die() {
-    log "error: $*"
-    exit 1
-}
+. "$top/bench/lib.sh"
 
 
 # --- what it needs -------------------------------------------------------------
-
-"$top/scripts/deps.sh" bench
-
-missing=
-for p in pebble certbot uacme wrk; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" \
-        || missing="$missing $p"
-done
-
-if [ -n "$missing" ]; then
-    log "installing$missing"
-    sudo=
-    [ "$(id -u)" -eq 0 ] || sudo=sudo
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
-        --no-install-recommends $missing >/dev/null
-fi
 
 # uacme has no option for the CAs it trusts and its libcurl (GnuTLS) reads
 # no environment variable for them: it runs in a mount namespace of its
@@ -120,11 +96,7 @@ fi
 [ "$(id -u)" -eq 0 ] || die "run as root (nginx workers as nobody, and" \
                             "uacme needs a mount namespace)"
 
-if [ "${BENCH_NO_BUILD:-}" != 1 ]; then
-    "$top/scripts/build.sh" >&2
-fi
-
-[ -f "$MODULE" ] || die "$MODULE is missing"
+bench_build "$MODULE"
 
 ncpu=$(nproc)
 [ "$SERVER_CPU" -lt "$ncpu" ] && [ "$CLIENT_CPU" -lt "$ncpu" ] \
@@ -169,17 +141,6 @@ cleanup() {
 
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-wait_gone() {
-    local i=0
-
-    while [ -d "/proc/$1" ] && [ $i -lt 200 ]; do
-        sleep 0.05
-        i=$((i + 1))
-    done
-
-    [ ! -d "/proc/$1" ]
-}
 
 # the copy keeps the run apart from rebuilds during it
 cp "$MODULE" "$tmp/ngx_certmate_module.so"

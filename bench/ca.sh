@@ -47,34 +47,12 @@ module=${CERTMATE_BUILD:-$top/build}/ngx_certmate_module.so
 bin=$top/build/bench
 t_start=$(date +%s)
 
-log() {
-    printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2
-}
-
-die() {
-    log "error: $*"
-    exit 1
-}
+. "$top/bench/lib.sh"
 
 
 # --- build -------------------------------------------------------------------
 
-"$top/scripts/deps.sh" bench
-
-if ! command -v ab >/dev/null; then
-    log "installing apache2-utils (ab)"
-    sudo=
-    [ "$(id -u)" -eq 0 ] || sudo=sudo
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
-        --no-install-recommends apache2-utils >/dev/null
-fi
-
-if [ "${BENCH_NO_BUILD:-}" != 1 ]; then
-    "$top/scripts/build.sh" >&2
-fi
-
-[ -f "$module" ] || die "$module is missing"
+bench_build "$module"
 
 mkdir -p "$bin"
 
@@ -120,17 +98,6 @@ cleanup() {
 
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-wait_gone() {
-    local i=0
-
-    while [ -d "/proc/$1" ] && [ $i -lt 200 ]; do
-        sleep 0.05
-        i=$((i + 1))
-    done
-
-    [ ! -d "/proc/$1" ]
-}
 
 # the copy keeps the run apart from rebuilds during it
 cp "$module" "$tmp/"

@@ -43,25 +43,12 @@ module=${CERTMATE_BUILD:-$top/build}/ngx_certmate_module.so
 bin=$top/build/bench
 hz=$(getconf CLK_TCK)
 
-log() {
-    printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2
-}
-
-die() {
-    log "error: $*"
-    exit 1
-}
+. "$top/bench/lib.sh"
 
 
 # --- build -------------------------------------------------------------------
 
-"$top/scripts/deps.sh" bench
-
-if [ "${BENCH_NO_BUILD:-}" != 1 ]; then
-    "$top/scripts/build.sh" >&2
-fi
-
-[ -f "$module" ] || die "$module is missing"
+bench_build "$module"
 
 mkdir -p "$bin"
 gcc -Wall -Wextra -Werror -O2 -o "$bin/handshake" "$top/bench/handshake.c" \

@@ -43,26 +43,12 @@ DEFAULT_CACHE=10000
 bin=$top/build/bench
 t_start=$(date +%s)
 
-log() {
-    printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2
-}
-
-die() {
-    log "error: $*"
-    exit 1
-}
+. "$top/bench/lib.sh"
 
 
 # --- build -----------------------------------------------------------------
 
-"$top/scripts/deps.sh" bench
-
-if [ "${BENCH_NO_BUILD:-}" != 1 ]; then
-    "$top/scripts/build.sh" >&2
-fi
-
-[ -f "$top/build/ngx_certmate_module.so" ] \
-    || die "build/ngx_certmate_module.so is missing"
+bench_build "$top/build/ngx_certmate_module.so"
 
 mkdir -p "$bin"
 
@@ -116,17 +102,6 @@ cleanup() {
 
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-wait_gone() {
-    local i=0
-
-    while [ -d "/proc/$1" ] && [ $i -lt 200 ]; do
-        sleep 0.05
-        i=$((i + 1))
-    done
-
-    [ ! -d "/proc/$1" ]
-}
 
 # the copy keeps the run apart from rebuilds of build/ during it
 cp "$top/build/ngx_certmate_module.so" "$tmp/"

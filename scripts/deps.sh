@@ -9,7 +9,8 @@ pkgs="nginx nginx-dev build-essential libssl-dev liblmdb-dev lmdb-utils
 
 case "${1:-build}" in
     test)  pkgs="$pkgs perl libio-socket-ssl-perl pebble gnutls-bin prometheus" ;;
-    bench) pkgs="$pkgs perl util-linux" ;;
+    bench) pkgs="$pkgs perl util-linux apache2-utils wrk pebble certbot
+                uacme" ;;
 esac
 
 missing=
