@@ -215,7 +215,10 @@ is($status, 200, 'a client of the built-in CA is admitted');
 like($body, qr/verify=SUCCESS serial=\Q$alice->{serial}\E subject=CN=alice\.example san=DNS:alice\.example/,
      'the upstream is told who calls');
 
-my @ids = split /\|/, (split /\n/, slurp("$dir/ids.log"))[-1];
+# nginx writes the access log after the response: wait for the line
+my @ids = split /\|/, $t->wait_for(sub {
+    -f "$dir/ids.log" && (split /\n/, slurp("$dir/ids.log"))[-1];
+}, 5) // '';
 is($ids[0], 'SUCCESS', '$certmate_client_verify');
 is($ids[1], 'good', '$certmate_client_revocation');
 is($ids[2], $alice->{serial}, '$certmate_client_serial');
