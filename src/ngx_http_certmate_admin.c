@@ -2332,7 +2332,7 @@ ngx_http_certmate_admin_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_int_t         rc;
     ngx_table_elt_t  *h;
 
-    rc = ngx_http_discard_request_body(r);
+    rc = ngx_http_certmate_skip_body(r);
     if (rc != NGX_OK) {
         return rc;
     }

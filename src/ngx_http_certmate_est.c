@@ -1573,7 +1573,7 @@ ngx_http_certmate_est_refuse(ngx_http_request_t *r, ngx_uint_t status,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_discard_request_body(r);
+    rc = ngx_http_certmate_skip_body(r);
     if (rc != NGX_OK) {
         return rc;
     }

@@ -96,6 +96,35 @@ ngx_http_certmate_read_body(ngx_http_request_t *r, size_t max,
 }
 
 
+/*
+ * Before an answer that needs no body, such as a refusal: a body not
+ * read yet is never read.  Without "100 Continue" a client waiting for
+ * it sends nothing, and the connection is closed after the answer
+ * instead of kept to discard what may be a hundred megabytes from
+ * someone without credentials.
+ */
+
+ngx_int_t
+ngx_http_certmate_skip_body(ngx_http_request_t *r)
+{
+#if (NGX_HTTP_V2)
+    if (r->stream) {
+        return ngx_http_discard_request_body(r);
+    }
+#endif
+
+    if (r->request_body == NULL
+        && (r->headers_in.content_length_n > 0 || r->headers_in.chunked))
+    {
+        r->expect_tested = 1;
+        r->keepalive = 0;
+        return NGX_OK;
+    }
+
+    return ngx_http_discard_request_body(r);
+}
+
+
 /* the status, and the body of that type; no body: the header only */
 
 ngx_int_t

@@ -21,6 +21,7 @@ typedef ngx_int_t (*ngx_http_certmate_key_pt)(ngx_http_request_t *r,
 ngx_http_certmate_ctx_t *ngx_http_certmate_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_certmate_read_body(ngx_http_request_t *r, size_t max,
     ngx_str_t *body);
+ngx_int_t ngx_http_certmate_skip_body(ngx_http_request_t *r);
 ngx_int_t ngx_http_certmate_send(ngx_http_request_t *r, ngx_uint_t status,
     char *type, ngx_str_t *body);
 ngx_int_t ngx_http_certmate_make_key(ngx_http_request_t *r, ngx_uint_t type,
