@@ -1559,7 +1559,7 @@ ngx_http_certmate_est_refuse(ngx_http_request_t *r, ngx_uint_t status,
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "certmate est refused %V \"%V\": %V",
-                  &r->method_name, &r->uri, &problem->message);
+                  &r->method_name, &r->unparsed_uri, &problem->message);
 
     if (status == NGX_HTTP_UNAUTHORIZED
         && ngx_http_certmate_est_header(r, "WWW-Authenticate",
