@@ -84,6 +84,7 @@ static ngx_int_t ngx_http_certmate_san(ngx_pool_t *pool, X509 *x,
     ngx_str_t *text);
 static ngx_str_t *ngx_http_certmate_san_value(GENERAL_NAME *gn,
     ngx_str_t *type, ngx_str_t *value, u_char *buf);
+static uintptr_t ngx_http_certmate_san_escape(u_char *dst, ngx_str_t *value);
 static ngx_int_t ngx_http_certmate_client_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
@@ -1355,7 +1356,8 @@ ngx_http_certmate_san(ngx_pool_t *pool, X509 *x, ngx_str_t *text)
         if (ngx_http_certmate_san_value(sk_GENERAL_NAME_value(names, i),
                                         &type, &value, buf))
         {
-            len += type.len + 1 + value.len + 1;
+            len += type.len + 1 + value.len
+                   + 2 * ngx_http_certmate_san_escape(NULL, &value) + 1;
         }
     }
 
@@ -1375,7 +1377,8 @@ ngx_http_certmate_san(ngx_pool_t *pool, X509 *x, ngx_str_t *text)
                 *p++ = ',';
             }
 
-            p = ngx_sprintf(p, "%V:%V", &type, &value);
+            p = ngx_sprintf(p, "%V:", &type);
+            p = (u_char *) ngx_http_certmate_san_escape(p, &value);
         }
     }
 
@@ -1438,6 +1441,53 @@ ngx_http_certmate_san_value(GENERAL_NAME *gn, ngx_str_t *type,
     value->len = ASN1_STRING_length(gn->d.ia5);
 
     return value;
+}
+
+
+/*
+ * A subjectAltName's value with control characters, bytes outside
+ * printable ASCII and the backslash as "\XX", as OpenSSL escapes
+ * control characters in the RFC 2253 subject: a certificate cannot put
+ * CR or LF into a header made of $certmate_client_san.  Without "dst",
+ * the number of bytes to escape.
+ */
+
+static uintptr_t
+ngx_http_certmate_san_escape(u_char *dst, ngx_str_t *value)
+{
+    u_char      c, *p, *last;
+    uintptr_t   n;
+
+    static u_char  hex[] = "0123456789ABCDEF";
+
+    last = value->data + value->len;
+
+    if (dst == NULL) {
+        n = 0;
+
+        for (p = value->data; p < last; p++) {
+            if (*p < 0x20 || *p > 0x7e || *p == '\\') {
+                n++;
+            }
+        }
+
+        return n;
+    }
+
+    for (p = value->data; p < last; p++) {
+        c = *p;
+
+        if (c < 0x20 || c > 0x7e || c == '\\') {
+            *dst++ = '\\';
+            *dst++ = hex[c >> 4];
+            *dst++ = hex[c & 0xf];
+            continue;
+        }
+
+        *dst++ = c;
+    }
+
+    return (uintptr_t) dst;
 }
 
 
