@@ -1,5 +1,6 @@
 #!/bin/sh
-# Builds certmate and runs every test with prove, then every test again
+# Builds certmate, runs each fuzz target for a few seconds (FUZZ_SECONDS,
+# 10) from its seeds, runs every test with prove, then every test again
 # with the module built with AddressSanitizer and UBSan, their runtimes
 # preloaded into nginx (a sanitizer report fails the test).  Extra
 # arguments go to prove and run the plain pass only (for example:
@@ -19,6 +20,10 @@ if [ $# -gt 0 ]; then
 fi
 
 status=0
+
+echo "certmate: each fuzz target for ${FUZZ_SECONDS:-10} s"
+"$top/scripts/fuzz.sh" all "${FUZZ_SECONDS:-10}" || status=1
+
 prove --timer t/ || status=1
 
 echo "certmate: the suite again under AddressSanitizer and UBSan"

@@ -296,9 +296,9 @@ ngx_certmate_ca_check(ngx_pool_t *pool, ngx_certmate_ca_request_t *req,
 
 
 /*
- * A CSR, in PEM or base64 DER: its signature verified, no CA:TRUE, no
- * unknown critical extension; its names are its DNS subjectAltNames,
- * else its CN
+ * A CSR, in PEM or base64 DER (its line breaks and blanks ignored): its
+ * signature verified, no CA:TRUE, no unknown critical extension; its
+ * names are its DNS subjectAltNames, else its CN
  */
 
 ngx_int_t
@@ -307,12 +307,13 @@ ngx_certmate_ca_csr(ngx_pool_t *pool, ngx_str_t *text,
 {
     int                        i, n, nid, idx;
     BIO                       *bio;
+    u_char                    *p, *q;
     EVP_PKEY                  *key;
     X509_REQ                  *csr;
     ngx_int_t                  rc;
-    ngx_str_t                  der, *name;
+    ngx_str_t                  der, b64, *name;
     ngx_array_t                names;
-    const u_char              *p;
+    const u_char              *end;
     GENERAL_NAME              *gn;
     GENERAL_NAMES             *gens;
     X509_EXTENSION            *ext;
@@ -339,16 +340,31 @@ ngx_certmate_ca_csr(ngx_pool_t *pool, ngx_str_t *text,
         BIO_free(bio);
 
     } else {
-        der.data = ngx_pnalloc(pool, ngx_base64_decoded_length(text->len));
+        b64.data = ngx_pnalloc(pool, text->len);
+        if (b64.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        q = b64.data;
+
+        for (p = text->data; p < text->data + text->len; p++) {
+            if (*p != '\r' && *p != '\n' && *p != ' ' && *p != '\t') {
+                *q++ = *p;
+            }
+        }
+
+        b64.len = q - b64.data;
+
+        der.data = ngx_pnalloc(pool, ngx_base64_decoded_length(b64.len));
         if (der.data == NULL) {
             return NGX_ERROR;
         }
 
-        if (ngx_decode_base64(&der, text) == NGX_OK) {
-            p = der.data;
-            csr = d2i_X509_REQ(NULL, &p, der.len);
+        if (ngx_decode_base64(&der, &b64) == NGX_OK) {
+            end = der.data;
+            csr = d2i_X509_REQ(NULL, &end, der.len);
 
-            if (csr && p != der.data + der.len) {
+            if (csr && end != der.data + der.len) {
                 X509_REQ_free(csr);
                 csr = NULL;
             }
@@ -1314,6 +1330,7 @@ ngx_certmate_ca_tick(ngx_http_certmate_main_conf_t *cmmcf, ngx_log_t *log)
     now = ngx_time();
     create = 0;
     replace = 0;
+    revocations = 0;
 
     /* once per helper: is the CA to import the one in the store? */
 

@@ -1208,13 +1208,16 @@ ngx_certmate_time_parse(ngx_str_t *text)
     time_t      t, offset;
     struct tm   tm;
 
+    if (text->len < sizeof("2030-01-31T12:00:00Z") - 1) {
+        return NGX_ERROR;
+    }
+
     p = text->data;
     last = p + text->len;
 
     ngx_memzero(&tm, sizeof(struct tm));
 
-    if (text->len < sizeof("2030-01-31T12:00:00Z") - 1
-        || p[4] != '-' || p[7] != '-'
+    if (p[4] != '-' || p[7] != '-'
         || (p[10] != 'T' && p[10] != 't' && p[10] != ' ')
         || p[13] != ':' || p[16] != ':')
     {

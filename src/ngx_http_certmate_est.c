@@ -641,7 +641,6 @@ static ngx_int_t
 ngx_http_certmate_est_enroll(ngx_http_request_t *r,
     ngx_http_certmate_est_ctx_t *ctx)
 {
-    u_char                   *p, *q;
     ngx_int_t                 rc, type;
     ngx_str_t                 body;
     ngx_uint_t                status;
@@ -660,23 +659,6 @@ ngx_http_certmate_est_enroll(ngx_http_request_t *r,
 
     if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* base64 without its line breaks; PEM as it is */
-
-    if (body.len <= sizeof("-----BEGIN ") - 1
-        || ngx_strncmp(body.data, "-----BEGIN ", sizeof("-----BEGIN ") - 1)
-           != 0)
-    {
-        q = body.data;
-
-        for (p = body.data; p < body.data + body.len; p++) {
-            if (*p != '\r' && *p != '\n' && *p != ' ' && *p != '\t') {
-                *q++ = *p;
-            }
-        }
-
-        body.len = q - body.data;
     }
 
     rc = ngx_certmate_ca_csr(r->pool, &body, &ctx->req, &problem);

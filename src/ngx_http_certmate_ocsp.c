@@ -52,7 +52,7 @@ static void ngx_http_certmate_ocsp_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_certmate_ocsp_get(ngx_http_request_t *r,
     ngx_str_t *der);
 static ngx_int_t ngx_http_certmate_ocsp_answer(ngx_http_request_t *r,
-    ngx_str_t *der);
+    ngx_str_t *der, ngx_str_t *answer, time_t *expires);
 static ngx_int_t ngx_http_certmate_ocsp_respond(ngx_http_request_t *r,
     OCSP_REQUEST *req, ngx_str_t *answer, time_t *expires);
 static ngx_http_certmate_ocsp_cached_t *ngx_http_certmate_ocsp_cached(
@@ -77,8 +77,9 @@ static ngx_http_certmate_ocsp_epoch_t  ngx_http_certmate_ocsp_epoch;
 ngx_int_t
 ngx_http_certmate_ocsp_handler(ngx_http_request_t *r)
 {
+    time_t     expires;
     ngx_int_t  rc;
-    ngx_str_t  der;
+    ngx_str_t  der, answer;
 
     if (r->method == NGX_HTTP_POST) {
 
@@ -113,11 +114,14 @@ ngx_http_certmate_ocsp_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    if (ngx_http_certmate_ocsp_get(r, &der) != NGX_OK) {
+    if (ngx_http_certmate_ocsp_get(r, &der) != NGX_OK
+        || ngx_http_certmate_ocsp_answer(r, &der, &answer, &expires)
+           != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_certmate_ocsp_answer(r, &der);
+    return ngx_http_certmate_ocsp_send(r, &answer, expires);
 }
 
 
@@ -142,8 +146,9 @@ ngx_http_certmate_ocsp_not_allowed(ngx_http_request_t *r)
 static void
 ngx_http_certmate_ocsp_body(ngx_http_request_t *r)
 {
+    time_t     expires;
     ngx_int_t  rc;
-    ngx_str_t  der;
+    ngx_str_t  der, answer;
 
     rc = ngx_http_certmate_read_body(r, NGX_HTTP_CERTMATE_OCSP_BODY_MAX, &der);
 
@@ -156,12 +161,17 @@ ngx_http_certmate_ocsp_body(ngx_http_request_t *r)
         return;
     }
 
-    if (rc != NGX_OK) {
+    if (rc != NGX_OK
+        || ngx_http_certmate_ocsp_answer(r, &der, &answer, &expires)
+           != NGX_OK)
+    {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    ngx_http_finalize_request(r, ngx_http_certmate_ocsp_answer(r, &der));
+    /* RFC 5019, section 6: only the answer to a GET is for caches */
+
+    ngx_http_finalize_request(r, ngx_http_certmate_ocsp_send(r, &answer, 0));
 }
 
 
@@ -237,17 +247,21 @@ ngx_http_certmate_ocsp_get(ngx_http_request_t *r, ngx_str_t *der)
 }
 
 
+/*
+ * The DER answer to a DER request, malformedRequest when it is not one;
+ * with "expires", the time until which a cache may keep it
+ */
+
 static ngx_int_t
-ngx_http_certmate_ocsp_answer(ngx_http_request_t *r, ngx_str_t *der)
+ngx_http_certmate_ocsp_answer(ngx_http_request_t *r, ngx_str_t *der,
+    ngx_str_t *answer, time_t *expires)
 {
-    time_t          expires;
     ngx_int_t       rc;
-    ngx_str_t       answer;
     const u_char   *p;
     OCSP_REQUEST   *req;
     OCSP_RESPONSE  *resp;
 
-    expires = 0;
+    *expires = 0;
 
     p = der->data;
     req = der->len ? d2i_OCSP_REQUEST(NULL, &p, der->len) : NULL;
@@ -262,27 +276,17 @@ ngx_http_certmate_ocsp_answer(ngx_http_request_t *r, ngx_str_t *der)
 
         resp = OCSP_response_create(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST,
                                     NULL);
-        rc = ngx_http_certmate_ocsp_der(r, resp, &answer);
+        rc = ngx_http_certmate_ocsp_der(r, resp, answer);
 
         OCSP_RESPONSE_free(resp);
 
     } else {
-        rc = ngx_http_certmate_ocsp_respond(r, req, &answer, &expires);
+        rc = ngx_http_certmate_ocsp_respond(r, req, answer, expires);
     }
 
     OCSP_REQUEST_free(req);
 
-    if (rc != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* RFC 5019, section 6: the answer to a GET without a nonce */
-
-    if (r->method == NGX_HTTP_POST) {
-        expires = 0;
-    }
-
-    return ngx_http_certmate_ocsp_send(r, &answer, expires);
+    return rc;
 }
 
 
