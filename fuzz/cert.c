@@ -2,7 +2,9 @@
 /*
  * Certificate and key import (POST /v1/certificates): the PEM chain,
  * then a NUL, then the PEM key.  The record it builds is described as
- * the API shows it, and its DER is read back as a worker reads it.
+ * the API shows it, and its DER is read back as a worker reads it.  The
+ * two parts are also read as the DER a record holds: a certificate, and
+ * an EC and an RSA key.
  */
 
 
@@ -57,6 +59,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         EVP_PKEY_free(key);
     }
+
+    x = ngx_certmate_cert_x509(&chain, pool->log);
+    X509_free(x);
+
+    key = ngx_certmate_key_decode(NGX_CERTMATE_KEY_EC_P256, &key_pem,
+                                  pool->log);
+    EVP_PKEY_free(key);
+
+    key = ngx_certmate_key_decode(NGX_CERTMATE_KEY_RSA_2048, &key_pem,
+                                  pool->log);
+    EVP_PKEY_free(key);
 
     ERR_clear_error();
     ngx_destroy_pool(pool);
