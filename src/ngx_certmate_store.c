@@ -275,6 +275,7 @@ static void ngx_certmate_store_acme_blobs(ngx_certmate_acme_state_t *state,
     ngx_str_t **blobs);
 static ngx_int_t ngx_certmate_store_write_begin(MDB_txn **txn,
     ngx_log_t *log);
+static ngx_int_t ngx_certmate_store_linked(ngx_log_t *log);
 static ngx_int_t ngx_certmate_store_write_end(MDB_txn *txn, ngx_int_t rc,
     ngx_certmate_audit_t *audit, ngx_log_t *log);
 static ngx_int_t ngx_certmate_store_cert_write(MDB_txn *txn,
@@ -604,8 +605,10 @@ ngx_certmate_store_reader_close(void)
 
 
 /*
- * Starts a transaction, adopting a map that another process grew and
- * clearing the reader slots of dead processes when the table is full.
+ * Starts a transaction, adopting a map that another process grew,
+ * clearing the reader slots of dead processes when the table is full,
+ * and opening the store again after a commit failed so that LMDB gave
+ * up the environment (MDB_PANIC: a failed write of the meta page).
  */
 
 static ngx_int_t
@@ -649,6 +652,22 @@ ngx_certmate_store_txn_begin(MDB_txn **txn, unsigned int flags,
                                                 log);
             }
 
+            continue;
+        }
+
+        if (rc == MDB_PANIC && !st->reading) {
+            ngx_log_error(NGX_LOG_ALERT, log, 0,
+                          "certmate store \"%V\" had a fatal error, "
+                          "opening it again", &st->path);
+
+            ngx_certmate_store_close();
+            st->retry = 0;
+
+            if (ngx_certmate_store_open(log) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            *txn = NULL;
             continue;
         }
 
@@ -3058,9 +3077,51 @@ ngx_certmate_store_write_begin(MDB_txn **txn, ngx_log_t *log)
         return NGX_ERROR;
     }
 
+    if (ngx_certmate_store_linked(log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     *txn = NULL;
 
     return ngx_certmate_store_txn_begin(txn, 0, log);
+}
+
+
+/*
+ * A data file removed (or replaced by a rename) under the process is
+ * still read, so serving goes on, but a write to it would be acknowledged
+ * and then lost with the file
+ */
+
+static ngx_int_t
+ngx_certmate_store_linked(ngx_log_t *log)
+{
+    int                    rc;
+    ngx_fd_t               fd;
+    ngx_file_info_t        fi;
+    ngx_certmate_store_t  *st;
+
+    st = &ngx_certmate_store;
+
+    rc = mdb_env_get_fd(st->env, &fd);
+    if (rc != MDB_SUCCESS) {
+        return ngx_certmate_store_error(rc, "mdb_env_get_fd()", log);
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_CRIT, log, ngx_errno,
+                      ngx_fd_info_n " \"%V\" failed", &st->path);
+        return NGX_ERROR;
+    }
+
+    if (fi.st_nlink == 0) {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "certmate store \"%V\" was removed, write refused",
+                      &st->path);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
