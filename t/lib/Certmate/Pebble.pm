@@ -135,6 +135,13 @@ sub terminate {
     waitpid $pid, 0;
 }
 
+# sends a signal to pebble: STOP freezes the CA mid-exchange, CONT thaws it
+
+sub signal {
+    my ($self, $signal) = @_;
+    kill $signal, $self->{pids}{pebble};
+}
+
 sub DESTROY {
     my ($self) = @_;
     local $?;
