@@ -13,7 +13,7 @@
  *
  *   handshake -p PORT [-a ADDR] [-n TOTAL] [-c CONCURRENCY]
  *             [-f NAMES_FILE [-o] | -s NAME] [-v] [-g GROUPS] [-r SEED]
- *             [-T TIMEOUT_MS] [-q] [-C CERT -K KEY] [-R PATH]
+ *             [-T TIMEOUT_MS] [-q] [-C CERT -K KEY] [-R PATH] [-L]
  *
  *     -f    one SNI name a line; each handshake picks one uniformly at
  *           random, or, with -o, the next one in order (-n defaults to
@@ -25,6 +25,8 @@
  *     -C/-K a client certificate (PEM, with its chain) and its key
  *     -R    after the handshake, GET PATH on the connection and require
  *           a 200 answer before the server closes it
+ *     -L    also print the latency of the handshakes, from connect() to
+ *           the finished handshake: median, 99th percentile and largest
  *
  *   handshake -W -p PORT [-s NAME] [-T TIMEOUT_MS] -- COMMAND [ARG...]
  *
@@ -106,6 +108,9 @@ typedef struct {
     unsigned long        mismatched;
     unsigned long        errors;
 
+    double              *latencies;
+    unsigned long        nlatencies;
+
     bench_conn_t        *conns;
     unsigned long        nconns;
 } bench_t;
@@ -127,6 +132,8 @@ static void finish(bench_t *b, bench_conn_t *c, int success,
 static void run_load(bench_t *b);
 static int wait_first(bench_t *b, char **cmd);
 static int try_once(bench_t *b);
+static int cmp_double(const void *a, const void *b);
+static void print_latencies(bench_t *b);
 
 
 static void
@@ -135,7 +142,7 @@ usage(void)
     fprintf(stderr,
             "usage: handshake -p PORT [-a ADDR] [-n TOTAL] [-c CONC]\n"
             "                 [-f NAMES [-o] | -s NAME] [-v] [-g GROUPS]\n"
-            "                 [-r SEED] [-T TIMEOUT_MS] [-q]\n"
+            "                 [-r SEED] [-T TIMEOUT_MS] [-q] [-L]\n"
             "       handshake -W -p PORT [-s NAME] [-T TIMEOUT_MS]"
             " -- COMMAND...\n");
     exit(2);
@@ -455,6 +462,10 @@ handshake_done(bench_t *b, bench_conn_t *c)
     int    rc;
     X509  *x;
 
+    if (b->latencies) {
+        b->latencies[b->nlatencies++] = now() - c->start;
+    }
+
     if (b->verify && c->name) {
         x = SSL_get0_peer_certificate(c->ssl);
 
@@ -754,10 +765,45 @@ try_once(bench_t *b)
 }
 
 
+static int
+cmp_double(const void *a, const void *b)
+{
+    double  x, y;
+
+    x = *(const double *) a;
+    y = *(const double *) b;
+
+    return (x > y) - (x < y);
+}
+
+
+/* nearest-rank percentiles of the handshakes that finished */
+
+static void
+print_latencies(bench_t *b)
+{
+    unsigned long  n;
+
+    n = b->nlatencies;
+
+    if (n == 0) {
+        printf("p50_us=0 p99_us=0 max_us=0\n");
+        return;
+    }
+
+    qsort(b->latencies, n, sizeof(double), cmp_double);
+
+    printf("p50_us=%.0f p99_us=%.0f max_us=%.0f\n",
+           b->latencies[(n + 1) / 2 - 1] * 1e6,
+           b->latencies[(99 * n + 99) / 100 - 1] * 1e6,
+           b->latencies[n - 1] * 1e6);
+}
+
+
 int
 main(int argc, char **argv)
 {
-    int          ch, wait;
+    int          ch, wait, latency;
     double       t0, t1;
     bench_t      b;
     const char  *addr, *groups, *file, *cert, *key, *path;
@@ -772,13 +818,14 @@ main(int argc, char **argv)
     groups = "X25519";
     file = NULL;
     wait = 0;
+    latency = 0;
     b.nconns = 32;
     b.timeout = 10;
     b.rand = (uint64_t) time(NULL) * 2654435761ULL ^ (uint64_t) getpid();
 
     b.addr.sin_family = AF_INET;
 
-    while ((ch = getopt(argc, argv, "p:a:n:c:f:os:vg:r:T:qWC:K:R:")) != -1) {
+    while ((ch = getopt(argc, argv, "p:a:n:c:f:os:vg:r:T:qWC:K:R:L")) != -1) {
         switch (ch) {
         case 'p':
             b.addr.sin_port = htons((uint16_t) atoi(optarg));
@@ -827,6 +874,9 @@ main(int argc, char **argv)
             break;
         case 'R':
             path = optarg;
+            break;
+        case 'L':
+            latency = 1;
             break;
         default:
             usage();
@@ -890,6 +940,14 @@ main(int argc, char **argv)
         b.nconns = b.total;
     }
 
+    if (latency) {
+        b.latencies = malloc(b.total * sizeof(double));
+        if (b.latencies == NULL) {
+            fprintf(stderr, "handshake: out of memory\n");
+            return 2;
+        }
+    }
+
     t0 = now();
     run_load(&b);
     t1 = now();
@@ -897,6 +955,10 @@ main(int argc, char **argv)
     printf("handshakes=%lu failures=%lu mismatches=%lu seconds=%.3f "
            "rate=%.0f/s\n", b.ok, b.failed, b.mismatched, t1 - t0,
            b.ok / (t1 - t0));
+
+    if (b.latencies) {
+        print_latencies(&b);
+    }
 
     return b.failed ? 1 : 0;
 }
