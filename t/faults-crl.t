@@ -18,8 +18,8 @@ use Test::More;
 use Time::HiRes qw(time);
 use Certmate::Test qw(slurp);
 
-my $rounds = 12;
-my $batch = 100;            # serials revoked before each kill
+my $rounds = 10;
+my $batch = 60;             # serials revoked before each kill
 
 my $t = Certmate::Test->new;
 my $dir = $t->dir;

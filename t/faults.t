@@ -61,7 +61,7 @@ $t->expect_log(qr/worker process \d+ exited on signal 9/);
 # --- workers killed during admin writes ------------------------------------
 
 my @imports = map { $t->cert("imp$_", names => ["imp$_.faults.test"]) }
-              0 .. 49;
+              0 .. 39;
 
 # jobs: [method, path, body, name], an import and three issuances in turn,
 # so that the kills find both kinds in flight
@@ -78,7 +78,7 @@ for my $k (0 .. $#imports) {
                         "iss$_.faults.test" ] } 3 * $k .. 3 * $k + 2;
 }
 
-my $done = writes(\@jobs, 10, kill => [40, 90, 140]);
+my $done = writes(\@jobs, 10, kill => [30, 70, 110]);
 
 my @acked = grep { $done->[$_][0] =~ /^2/ } 0 .. $#jobs;
 my @lost = grep { $done->[$_][0] !~ /^2/ } 0 .. $#jobs;
