@@ -63,8 +63,8 @@ typedef struct {
 
 static ngx_int_t ngx_certmate_stapling_walk(ngx_pool_t *pool,
     ngx_array_t *due, ngx_log_t *log);
-static void ngx_certmate_stapling_renew(ngx_certmate_stapling_due_t *d,
-    ngx_log_t *log);
+static ngx_int_t ngx_certmate_stapling_renew(
+    ngx_certmate_stapling_due_t *d, ngx_log_t *log);
 static ngx_int_t ngx_certmate_stapling_sign(ngx_certmate_ca_signing_t *ca,
     X509 *leaf, ngx_certmate_staple_t *staple, ngx_pool_t *pool,
     ngx_log_t *log);
@@ -86,6 +86,7 @@ static ngx_certmate_stapling_state_t  ngx_certmate_stapling;
 ngx_msec_t
 ngx_certmate_stapling_tick(ngx_log_t *log)
 {
+    ngx_int_t                     rc;
     ngx_uint_t                    i;
     ngx_msec_t                    wait;
     ngx_pool_t                   *pool;
@@ -110,7 +111,17 @@ ngx_certmate_stapling_tick(ngx_log_t *log)
         d = due.elts;
 
         for (i = 0; i < due.nelts; i++) {
-            ngx_certmate_stapling_renew(&d[i], log);
+            rc = ngx_certmate_stapling_renew(&d[i], log);
+
+            if (rc != NGX_OK && rc != NGX_DECLINED) {
+
+                /* the store refuses writes: so it would the batch's rest */
+
+                ngx_certmate_stapling.scanning = 0;
+                ngx_certmate_stapling.rest = ngx_time()
+                                             + NGX_CERTMATE_STAPLING_RETRY;
+                break;
+            }
         }
     }
 
@@ -208,13 +219,17 @@ ngx_certmate_stapling_walk(ngx_pool_t *pool, ngx_array_t *due,
 }
 
 
-/* a new response for one certificate: signed here, fetched, or none */
+/*
+ * A new response for one certificate: signed here, fetched, or none;
+ * what the store said of it (NGX_DECLINED: the certificate is gone)
+ */
 
-static void
+static ngx_int_t
 ngx_certmate_stapling_renew(ngx_certmate_stapling_due_t *d, ngx_log_t *log)
 {
     int                          i, n;
     X509                        *leaf, *issuer;
+    ngx_int_t                    rc;
     ngx_str_t                    ders[NGX_CERTMATE_CHAIN_MAX];
     ngx_uint_t                   count;
     ngx_pool_t                  *pool;
@@ -222,7 +237,7 @@ ngx_certmate_stapling_renew(ngx_certmate_stapling_due_t *d, ngx_log_t *log)
     STACK_OF(OPENSSL_STRING)    *urls;
 
     if (ngx_certmate_cert_split(&d->chain, ders, &count) != NGX_OK) {
-        return;
+        return NGX_OK;
     }
 
     leaf = ngx_certmate_cert_x509(&ders[0], log);
@@ -230,10 +245,11 @@ ngx_certmate_stapling_renew(ngx_certmate_stapling_due_t *d, ngx_log_t *log)
 
     if (leaf == NULL) {
         X509_free(issuer);
-        return;
+        return NGX_OK;
     }
 
     ca = NULL;
+    rc = NGX_OK;
 
     if (ngx_certmate_store_read_begin(log) == NGX_OK) {
         ca = ngx_certmate_ca_current(log);
@@ -247,7 +263,7 @@ ngx_certmate_stapling_renew(ngx_certmate_stapling_due_t *d, ngx_log_t *log)
             && ngx_certmate_stapling_sign(ca, leaf, &d->staple, pool, log)
                == NGX_OK)
         {
-            (void) ngx_certmate_store_staple_put(d->id, &d->staple, log);
+            rc = ngx_certmate_store_staple_put(d->id, &d->staple, log);
         }
 
         if (pool) {
@@ -294,12 +310,14 @@ ngx_certmate_stapling_renew(ngx_certmate_stapling_due_t *d, ngx_log_t *log)
     /* no responder to ask: looked at again in a day */
 
     d->staple.refresh = ngx_time() + NGX_CERTMATE_STAPLING_NONE;
-    (void) ngx_certmate_store_staple_put(d->id, &d->staple, log);
+    rc = ngx_certmate_store_staple_put(d->id, &d->staple, log);
 
 done:
 
     X509_free(leaf);
     X509_free(issuer);
+
+    return rc;
 }
 
 
