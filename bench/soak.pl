@@ -151,9 +151,10 @@ my ($status) = api('POST', '/v1/certificates/issue',
                    { names => ['localhost'], profile => 'server' });
 die "gateway certificate: $status" unless $status == 201;
 
-mkdir "$dir/clients";
-mkdir "$dir/active";
-mkdir "$dir/revoked";
+# a client certificate is in active/, then in revoking/ while its
+# revocation is under way (either answer is right), then in revoked/
+
+mkdir "$dir/$_" for qw(clients active revoking revoked);
 
 my $serial_seq = 0;
 
@@ -259,7 +260,7 @@ spawn_load('mtls', sub {
                                  SSL_key_file => "$base.key",
                                  Timeout => 10);
     unless ($s) {
-        if (-e "$dir/revoked/c$n") {
+        if (!-e "$dir/active/c$n") {
             $count->{revoked_refused}++;        # injected
         } else {
             $count->{mtls_connect_failed}++;
@@ -284,7 +285,7 @@ spawn_load('mtls', sub {
         if ($code == 200) {
             # a revoked one admitted: only if revoked since the glob
             $count->{$revoked ? 'revoked_admitted' : 'mtls_ok'}++;
-        } elsif (-e "$dir/revoked/c$n") {
+        } elsif (!-e "$dir/active/c$n") {
             $count->{revoked_refused}++;        # injected
             last;
         } else {
@@ -362,14 +363,18 @@ while (time < $deadline) {
     if (++$tick % 10 == 0) {
         my $victim = shift @live;
         my $serial = slurp("$dir/clients/c$victim.serial");
+
+        rename("$dir/active/c$victim", "$dir/revoking/c$victim");
+
         my ($s) = api('POST', "/v1/serials/$serial/revoke",
                       { reason => 'superseded' });
 
         if ($s == 200) {
             $churn{revocations}++;
-            rename("$dir/active/c$victim", "$dir/revoked/c$victim");
+            rename("$dir/revoking/c$victim", "$dir/revoked/c$victim");
         } else {
             $churn{revoke_failed}++;
+            rename("$dir/revoking/c$victim", "$dir/active/c$victim");
             push @live, $victim;
         }
 
