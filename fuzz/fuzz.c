@@ -7,6 +7,7 @@
 
 
 #include "fuzz.h"
+#include "ngx_certmate_store.h"
 
 #include <openssl/ssl.h>
 
@@ -50,6 +51,37 @@ ngx_fuzz_init(void)
     OPENSSL_init_ssl(0, NULL);
 
     return &ngx_fuzz_log;
+}
+
+
+void
+ngx_fuzz_store(size_t max_size)
+{
+    char        *dir;
+    ngx_str_t    path;
+
+    dir = getenv("CERTMATE_FUZZ_DIR");
+
+    path.len = ngx_strlen(dir ? dir : "/tmp") + sizeof("/store-XXXXXX") - 1;
+    path.data = malloc(path.len + 1);
+
+    if (path.data == NULL) {
+        abort();
+    }
+
+    ngx_sprintf(path.data, "%s/store-XXXXXX%Z", dir ? dir : "/tmp");
+
+    if (mkdtemp((char *) path.data) == NULL) {
+        abort();
+    }
+
+    /* the path stays the store's until the process exits */
+
+    ngx_certmate_store_init(&path, max_size);
+
+    if (ngx_certmate_store_open(ngx_fuzz_init()) != NGX_OK) {
+        abort();
+    }
 }
 
 

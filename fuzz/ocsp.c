@@ -5,7 +5,7 @@
  * the location's prefix), answered as a worker answers them, signed by
  * the CA or by its delegated signer.  The CA is imported from
  * ocsp-ca/ca.pem and ocsp-ca/ca.key (fuzz/seeds.sh writes them, and the
- * seed requests for it), into a real store in /dev/shm.
+ * seed requests for it), into a real store.
  */
 
 
@@ -76,24 +76,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 static void
 ngx_fuzz_ocsp_init(ngx_log_t *log)
 {
-    ngx_str_t                       path;
     ngx_certmate_ca_conf_t          cacf;
     ngx_http_certmate_main_conf_t   cmmcf;
 
-    static char                     dir[] = "/dev/shm/certmate-fuzz-XXXXXX";
-
-    if (mkdtemp(dir) == NULL) {
-        abort();
-    }
-
-    path.data = (u_char *) dir;
-    path.len = ngx_strlen(dir);
-
-    ngx_certmate_store_init(&path, 16 * 1024 * 1024);
-
-    if (ngx_certmate_store_open(log) != NGX_OK) {
-        abort();
-    }
+    ngx_fuzz_store(16 * 1024 * 1024);
 
     ngx_memzero(&cacf, sizeof(ngx_certmate_ca_conf_t));
     ngx_memzero(&cmmcf, sizeof(ngx_http_certmate_main_conf_t));

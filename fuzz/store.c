@@ -4,7 +4,7 @@
  * them: the input is written raw into one of the store's databases (its
  * first byte picks which; then the key's length, the key, the record),
  * and read back through every reader of that database, the way workers
- * and the helper read it.  The store is a real one, in /dev/shm.
+ * and the helper read it.  The store is a real one.
  */
 
 
@@ -34,25 +34,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_certmate_store_t    *st;
     MDB_dbi                 *dbis[15];
 
-    static ngx_str_t         path;
-    static char              dir[] = "/dev/shm/certmate-fuzz-XXXXXX";
+    static ngx_uint_t        open;
 
     log = ngx_fuzz_init();
     st = &ngx_certmate_store;
 
-    if (path.len == 0) {
-        if (mkdtemp(dir) == NULL) {
-            abort();
-        }
-
-        path.data = (u_char *) dir;
-        path.len = ngx_strlen(dir);
-
-        ngx_certmate_store_init(&path, 64 * 1024 * 1024);
-
-        if (ngx_certmate_store_open(log) != NGX_OK) {
-            abort();
-        }
+    if (!open) {
+        ngx_fuzz_store(64 * 1024 * 1024);
+        open = 1;
     }
 
     if (size < 2 || (size_t) data[1] > size - 2) {

@@ -102,6 +102,11 @@ fi
 
 "$top/fuzz/seeds.sh" "$out"
 
+# the stores of the targets that have one, on tmpfs, gone after the run
+CERTMATE_FUZZ_DIR=$(mktemp -d /dev/shm/certmate-fuzz.XXXXXX)
+export CERTMATE_FUZZ_DIR
+trap 'rm -rf "$CERTMATE_FUZZ_DIR"' EXIT
+
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:symbolize=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
