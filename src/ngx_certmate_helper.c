@@ -17,12 +17,16 @@
 #include "ngx_certmate_store.h"
 #include "ngx_http_certmate_metrics.h"
 
+#include <sys/file.h>
+
 
 #define NGX_CERTMATE_HELPER_READERS  10
 #define NGX_CERTMATE_HELPER_TOKENS   3600
 #define NGX_CERTMATE_HELPER_MIRROR   1000       /* events a tick, at most */
+#define NGX_CERTMATE_HELPER_WAIT     200        /* ms, for the one before */
 
 
+static ngx_int_t ngx_certmate_helper_lock(ngx_path_t *store, ngx_log_t *log);
 static void ngx_certmate_helper_mirror(ngx_str_t *file, ngx_log_t *log);
 
 
@@ -37,6 +41,14 @@ ngx_certmate_helper_manager(void *data)
 
     time_t      now;
     ngx_msec_t  wait;
+
+    /* told to exit (a reload, a stop): nothing new is begun */
+
+    if (ngx_quit || ngx_terminate
+        || ngx_certmate_helper_lock(cmmcf->store, ngx_cycle->log) != NGX_OK)
+    {
+        return NGX_CERTMATE_HELPER_WAIT;
+    }
 
     now = ngx_time();
 
@@ -69,6 +81,62 @@ ngx_certmate_helper_manager(void *data)
     }
 
     return ngx_min(wait, (ngx_msec_t) (readers - now) * 1000);
+}
+
+
+/*
+ * One helper at a time for a store: after a reload the helper of the old
+ * configuration ends its tick and exits while the new one starts, and
+ * both would post the same notifications, order the same certificates.
+ * The helper holds a lock on the store's directory (flock(), released
+ * when the process exits); a new one waits for it.
+ */
+
+static ngx_int_t
+ngx_certmate_helper_lock(ngx_path_t *store, ngx_log_t *log)
+{
+    u_char  path[NGX_MAX_PATH];
+
+    static ngx_fd_t    fd = NGX_INVALID_FILE;
+    static ngx_uint_t  waiting;
+
+    if (fd != NGX_INVALID_FILE) {
+        return NGX_OK;
+    }
+
+    if (store->name.len >= NGX_MAX_PATH) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_cpystrn(path, store->name.data, store->name.len + 1);
+
+    fd = ngx_open_file(path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_CRIT, log, ngx_errno,
+                      ngx_open_file_n " \"%s\" failed", path);
+        return NGX_ERROR;
+    }
+
+    if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+        if (ngx_errno != NGX_EAGAIN) {
+            ngx_log_error(NGX_LOG_CRIT, log, ngx_errno,
+                          "flock(\"%s\") failed", path);
+
+        } else if (!waiting) {
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "certmate helper waits for the one before to "
+                          "exit");
+            waiting = 1;
+        }
+
+        (void) ngx_close_file(fd);
+        fd = NGX_INVALID_FILE;
+
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 

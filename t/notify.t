@@ -210,6 +210,32 @@ is(count('revocations'), $revocations,
 is(scalar(grep { $_->{type} eq 'certificate.expiring' } received('all')), 2,
    'a restart: no threshold told twice');
 
+# a reload while the old helper cannot exit yet: the new one waits for it
+# (before, the two posted the same events, out of order, when the old
+# one was slow to exit)
+
+my ($old_helper) = $t->children('cache manager');
+kill 'STOP', $old_helper;
+$t->reload;
+
+ok($t->wait_log(qr/\[notice\].*certmate helper waits for the one before to exit/, 10),
+   'after a reload, the new helper waits for the old one');
+
+(undef, my $issued3) = $t->admin('POST', '/v1/certificates/issue',
+                                 json => { names => ['r3.example.com'] });
+($s) = $t->admin('POST', "/v1/serials/$issued3->{serial}/revoke");
+is($s, 200, 'a revocation while the old helper is stopped');
+
+sleep 2;
+is(count('revocations'), $revocations, 'nothing is posted meanwhile');
+
+kill 'CONT', $old_helper;
+ok($t->wait_for(sub { !kill 0, $old_helper }, 10), 'the old helper exits');
+ok($t->wait_for(sub { count('revocations') > $revocations }, 15),
+   'the new one posts the revocation');
+is((received('revocations'))[$revocations]{object}, $issued3->{serial},
+   'in its order');
+
 $t->stop;
 
 # --- configuration ---------------------------------------------------------
