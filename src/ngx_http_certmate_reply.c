@@ -1,8 +1,8 @@
 
 /*
- * certmate: the request body in one piece, a reply of bytes and a key
- * made off the event loop, for the admin API, EST, the OCSP responder
- * and the CRL; the request's state.
+ * certmate: the request body in one piece, a reply of bytes, a key made
+ * and work done off the event loop, for the admin API, EST, the OCSP
+ * responder and the CRL; the request's state.
  */
 
 
@@ -29,6 +29,16 @@ static void ngx_http_certmate_key_thread(void *data, ngx_log_t *log);
 static void ngx_http_certmate_key_done(ngx_event_t *ev);
 #endif
 static void ngx_http_certmate_key_free(void *data);
+#if (NGX_THREADS)
+static void ngx_http_certmate_work_thread(void *data, ngx_log_t *log);
+static void ngx_http_certmate_work_done(ngx_event_t *ev);
+#endif
+static ngx_int_t ngx_http_certmate_work_end(ngx_http_request_t *r,
+    ngx_http_certmate_work_t *work);
+static u_char *ngx_http_certmate_work_log(ngx_log_t *log, u_char *buf,
+    size_t len);
+static ngx_int_t ngx_http_certmate_audit_vdetail(ngx_pool_t *pool,
+    ngx_certmate_audit_t *audit, const char *fmt, va_list args);
 
 
 /*
@@ -285,6 +295,8 @@ ngx_http_certmate_key_thread(void *data, ngx_log_t *log)
     ngx_http_certmate_key_task_t *kt = data;
 
     kt->key = ngx_certmate_key_generate(kt->type, log);
+
+    ERR_clear_error();
 }
 
 
@@ -293,14 +305,22 @@ ngx_http_certmate_key_done(ngx_event_t *ev)
 {
     ngx_http_certmate_key_task_t *kt = ev->data;
 
+    ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
     r = kt->request;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
 
     r->main->blocked--;
     r->aio = 0;
 
     ngx_http_finalize_request(r, kt->handler(r, kt->key, kt->data));
+
+    /* a request terminated meanwhile is closed by a posted one */
+
+    ngx_http_run_posted_requests(c);
 }
 
 #endif
@@ -318,6 +338,198 @@ ngx_http_certmate_key_free(void *data)
 
 
 /*
+ * Work that would hold the event loop (JSON and PEM parsing, signing, a
+ * write transaction and its fsync) in a thread of the "default" pool,
+ * so that the worker goes on serving handshakes meanwhile; then "done"
+ * on the event loop.  Without a pool (nginx built without threads),
+ * both at once.  The work may use its pool, its log and what "data"
+ * points to, and nothing of the request.  Returns what "done" returns,
+ * or NGX_DONE while a thread works.
+ */
+
+ngx_int_t
+ngx_http_certmate_work(ngx_http_request_t *r,
+    ngx_http_certmate_work_pt handler, ngx_http_certmate_done_pt done,
+    void *data)
+{
+    u_char                    *p;
+    ngx_log_t                 *log;
+    ngx_http_certmate_work_t  *work;
+#if (NGX_THREADS)
+    ngx_thread_task_t         *task;
+    ngx_thread_pool_t         *tp;
+    ngx_str_t                  name = ngx_string("default");
+#endif
+
+    log = r->connection->log;
+
+#if (NGX_THREADS)
+
+    task = NULL;
+    tp = ngx_thread_pool_get((ngx_cycle_t *) ngx_cycle, &name);
+
+    if (tp) {
+        task = ngx_thread_task_alloc(r->pool,
+                                     sizeof(ngx_http_certmate_work_t));
+        if (task == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        work = task->ctx;
+
+    } else
+#endif
+    {
+        work = ngx_pcalloc(r->pool, sizeof(ngx_http_certmate_work_t));
+        if (work == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    work->pool = ngx_create_pool(NGX_DEFAULT_POOL_SIZE, log);
+    if (work->pool == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    work->request = r;
+    work->handler = handler;
+    work->done = done;
+    work->data = data;
+
+    /*
+     * The work logs to the request's log with what its handler says of
+     * the request, said here: the handler reads the request, which a
+     * thread must not
+     */
+
+    p = ngx_pnalloc(work->pool, NGX_MAX_ERROR_STR);
+    if (p == NULL) {
+        goto failed;
+    }
+
+    work->context.data = p;
+
+    if (log->handler) {
+        p = log->handler(log, p, NGX_MAX_ERROR_STR);
+    }
+
+    work->context.len = p - work->context.data;
+
+    work->thread_log = *log;
+    work->thread_log.handler = ngx_http_certmate_work_log;
+    work->thread_log.data = work;
+    work->thread_log.action = NULL;
+
+    work->log = &work->thread_log;
+    work->pool->log = work->log;
+
+#if (NGX_THREADS)
+
+    if (task) {
+        task->handler = ngx_http_certmate_work_thread;
+        task->event.handler = ngx_http_certmate_work_done;
+        task->event.data = work;
+
+        if (ngx_thread_task_post(tp, task) != NGX_OK) {
+            goto failed;
+        }
+
+        r->main->blocked++;
+        r->main->count++;
+        r->aio = 1;
+
+        return NGX_DONE;
+    }
+
+#endif
+
+    work->rc = handler(work);
+
+    return ngx_http_certmate_work_end(r, work);
+
+failed:
+
+    ngx_destroy_pool(work->pool);
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+#if (NGX_THREADS)
+
+/* a thread of the pool; its OpenSSL error queue is its own */
+
+static void
+ngx_http_certmate_work_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_certmate_work_t *work = data;
+
+    work->rc = work->handler(work);
+
+    ERR_clear_error();
+}
+
+
+static void
+ngx_http_certmate_work_done(ngx_event_t *ev)
+{
+    ngx_http_certmate_work_t *work = ev->data;
+
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = work->request;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    r->main->blocked--;
+    r->aio = 0;
+
+    ngx_http_finalize_request(r, ngx_http_certmate_work_end(r, work));
+
+    /* a request terminated meanwhile is closed by a posted one */
+
+    ngx_http_run_posted_requests(c);
+}
+
+#endif
+
+
+/*
+ * The reply, then the work's pool destroyed.  NGX_AGAIN: the store left
+ * the write to the event loop, which does the work again here.
+ */
+
+static ngx_int_t
+ngx_http_certmate_work_end(ngx_http_request_t *r,
+    ngx_http_certmate_work_t *work)
+{
+    ngx_int_t  rc;
+
+    if (work->rc == NGX_AGAIN) {
+        work->rc = work->handler(work);
+    }
+
+    rc = work->done(r, work);
+
+    ngx_destroy_pool(work->pool);
+
+    return rc;
+}
+
+
+static u_char *
+ngx_http_certmate_work_log(ngx_log_t *log, u_char *buf, size_t len)
+{
+    ngx_http_certmate_work_t *work = log->data;
+
+    return ngx_cpymem(buf, work->context.data,
+                      ngx_min(len, work->context.len));
+}
+
+
+/*
  * An event of the audit log for what the request does: its actor (the
  * admin token's name, the EST client), its client's address
  */
@@ -326,11 +538,10 @@ ngx_certmate_audit_t *
 ngx_http_certmate_audit(ngx_http_request_t *r, const char *type,
     ngx_str_t *object, const char *fmt, ...)
 {
-    u_char                   *p;
     va_list                   args;
+    ngx_int_t                 rc;
     ngx_certmate_audit_t     *audit;
     ngx_http_certmate_ctx_t  *ctx;
-    u_char                    detail[NGX_MAX_ERROR_STR];
 
     audit = ngx_pcalloc(r->pool, sizeof(ngx_certmate_audit_t));
     ctx = ngx_http_certmate_ctx(r);
@@ -340,18 +551,11 @@ ngx_http_certmate_audit(ngx_http_request_t *r, const char *type,
     }
 
     va_start(args, fmt);
-    p = ngx_vslprintf(detail, detail + sizeof(detail), fmt, args);
+    rc = ngx_http_certmate_audit_vdetail(r->pool, audit, fmt, args);
     va_end(args);
 
-    audit->detail.len = p - detail;
-
-    if (audit->detail.len) {
-        audit->detail.data = ngx_pnalloc(r->pool, audit->detail.len);
-        if (audit->detail.data == NULL) {
-            return NULL;
-        }
-
-        ngx_memcpy(audit->detail.data, detail, audit->detail.len);
+    if (rc != NGX_OK) {
+        return NULL;
     }
 
     audit->time = ngx_time();
@@ -365,4 +569,47 @@ ngx_http_certmate_audit(ngx_http_request_t *r, const char *type,
     }
 
     return audit;
+}
+
+
+/* the detail of an event, for work that knows it only when done */
+
+ngx_int_t
+ngx_http_certmate_audit_detail(ngx_pool_t *pool, ngx_certmate_audit_t *audit,
+    const char *fmt, ...)
+{
+    va_list    args;
+    ngx_int_t  rc;
+
+    va_start(args, fmt);
+    rc = ngx_http_certmate_audit_vdetail(pool, audit, fmt, args);
+    va_end(args);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_certmate_audit_vdetail(ngx_pool_t *pool, ngx_certmate_audit_t *audit,
+    const char *fmt, va_list args)
+{
+    u_char  *p;
+    u_char   detail[NGX_MAX_ERROR_STR];
+
+    p = ngx_vslprintf(detail, detail + sizeof(detail), fmt, args);
+
+    audit->detail.len = p - detail;
+
+    if (audit->detail.len == 0) {
+        return NGX_OK;
+    }
+
+    audit->detail.data = ngx_pnalloc(pool, audit->detail.len);
+    if (audit->detail.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(audit->detail.data, detail, audit->detail.len);
+
+    return NGX_OK;
 }
