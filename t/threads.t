@@ -5,7 +5,9 @@
 # for it in a thread of the pool, and the worker that took the import
 # goes on answering handshakes and admin reads; the import is answered
 # once the lock is free; a client that leaves while its import waits
-# breaks nothing, and its certificate is stored all the same.
+# breaks nothing, and its certificate is stored all the same.  An
+# import into a map that another process grew, which a thread may not
+# adopt, is made on the event loop.
 
 use strict;
 use warnings;
@@ -32,11 +34,15 @@ plan(skip_all => 'nginx is built without threads')
 
 my $dir = $t->dir;
 
+system('cc', '-O2', '-Wall', '-Werror', '-o', "$dir/store-tool",
+       "$Certmate::Test::TOP/t/tools/store-tool.c", '-llmdb') == 0
+    or BAIL_OUT('cannot build t/tools/store-tool.c');
+
 $t->conf(<<'EOF')->run;
 http {
     access_log off;
 
-    certmate_store %%DIR%%/store;
+    certmate_store %%DIR%%/store max_size=1m;
     certmate_admin_token ops sha256:2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b;
 
     server {
@@ -122,6 +128,20 @@ ok($t->wait_for(sub {
 
 like($t->read_log, qr/certmate imported certificate \w+ for "gone\.example\.com"/,
      'which the log tells');
+
+
+# the map grown past this one's by another process: the import's write
+# in a thread gives way, and the event loop adopts the map and writes
+
+is(system("$dir/store-tool", 'grow', "$dir/store", 8 << 20, 2 << 20), 0,
+   'another process grew the map');
+
+my $grown = $t->cert('grown', names => ['grown.example.com']);
+is(($t->import_cert($grown))[0], 201, 'an import in the grown map');
+like($t->read_log, qr/\[notice\].*was grown by another process, adopting/,
+     'the map adopted');
+is(fingerprint('grown.example.com'), $grown->{fingerprint},
+   'and the certificate served');
 
 $t->stop;
 
