@@ -41,6 +41,12 @@ static ngx_int_t ngx_http_certmate_audit_vdetail(ngx_pool_t *pool,
     ngx_certmate_audit_t *audit, const char *fmt, va_list args);
 
 
+#if (NGX_THREADS)
+/* of "thread_pool"; the module declares it */
+static ngx_str_t  ngx_http_certmate_thread_pool = ngx_string("default");
+#endif
+
+
 /*
  * The request body read, from memory or the temporary file;
  * NGX_DECLINED: it has more than "max" bytes (0: no limit)
@@ -218,7 +224,6 @@ ngx_http_certmate_make_key(ngx_http_request_t *r, ngx_uint_t type,
 #if (NGX_THREADS)
     ngx_thread_task_t             *task;
     ngx_thread_pool_t             *tp;
-    ngx_str_t                      name = ngx_string("default");
 #endif
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -232,7 +237,8 @@ ngx_http_certmate_make_key(ngx_http_request_t *r, ngx_uint_t type,
 #if (NGX_THREADS)
 
     task = NULL;
-    tp = ngx_thread_pool_get((ngx_cycle_t *) ngx_cycle, &name);
+    tp = ngx_thread_pool_get((ngx_cycle_t *) ngx_cycle,
+                             &ngx_http_certmate_thread_pool);
 
     if (tp && ngx_certmate_key_class(type) == NGX_CERTMATE_CLASS_RSA) {
         task = ngx_thread_task_alloc(r->pool,
@@ -358,7 +364,6 @@ ngx_http_certmate_work(ngx_http_request_t *r,
 #if (NGX_THREADS)
     ngx_thread_task_t         *task;
     ngx_thread_pool_t         *tp;
-    ngx_str_t                  name = ngx_string("default");
 #endif
 
     log = r->connection->log;
@@ -366,7 +371,8 @@ ngx_http_certmate_work(ngx_http_request_t *r,
 #if (NGX_THREADS)
 
     task = NULL;
-    tp = ngx_thread_pool_get((ngx_cycle_t *) ngx_cycle, &name);
+    tp = ngx_thread_pool_get((ngx_cycle_t *) ngx_cycle,
+                             &ngx_http_certmate_thread_pool);
 
     if (tp) {
         task = ngx_thread_task_alloc(r->pool,
