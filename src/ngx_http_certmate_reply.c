@@ -15,12 +15,17 @@
 #endif
 
 
+/* the interval of a timer held while a thread works */
+#define NGX_HTTP_CERTMATE_HOLD  60000
+
+
 typedef struct {
     ngx_http_request_t         *request;
     ngx_uint_t                  type;
     EVP_PKEY                   *key;
     ngx_http_certmate_key_pt    handler;
     void                       *data;
+    ngx_event_t                 hold;
 } ngx_http_certmate_key_task_t;
 
 
@@ -37,6 +42,11 @@ static ngx_int_t ngx_http_certmate_work_end(ngx_http_request_t *r,
     ngx_http_certmate_work_t *work);
 static u_char *ngx_http_certmate_work_log(ngx_log_t *log, u_char *buf,
     size_t len);
+#if (NGX_THREADS)
+static void ngx_http_certmate_hold(ngx_event_t *ev, void *data,
+    ngx_log_t *log);
+static void ngx_http_certmate_hold_handler(ngx_event_t *ev);
+#endif
 static ngx_int_t ngx_http_certmate_audit_vdetail(ngx_pool_t *pool,
     ngx_certmate_audit_t *audit, const char *fmt, va_list args);
 
@@ -280,6 +290,8 @@ ngx_http_certmate_make_key(ngx_http_request_t *r, ngx_uint_t type,
         r->main->count++;
         r->aio = 1;
 
+        ngx_http_certmate_hold(&kt->hold, kt, r->connection->log);
+
         return NGX_DONE;
     }
 
@@ -318,6 +330,10 @@ ngx_http_certmate_key_done(ngx_event_t *ev)
     c = r->connection;
 
     ngx_http_set_log_request(c->log, r);
+
+    if (kt->hold.timer_set) {
+        ngx_del_timer(&kt->hold);
+    }
 
     r->main->blocked--;
     r->aio = 0;
@@ -444,6 +460,8 @@ ngx_http_certmate_work(ngx_http_request_t *r,
         r->main->count++;
         r->aio = 1;
 
+        ngx_http_certmate_hold(&work->hold, work, log);
+
         return NGX_DONE;
     }
 
@@ -489,6 +507,10 @@ ngx_http_certmate_work_done(ngx_event_t *ev)
 
     ngx_http_set_log_request(c->log, r);
 
+    if (work->hold.timer_set) {
+        ngx_del_timer(&work->hold);
+    }
+
     r->main->blocked--;
     r->aio = 0;
 
@@ -533,6 +555,34 @@ ngx_http_certmate_work_log(ngx_log_t *log, u_char *buf, size_t len)
     return ngx_cpymem(buf, work->context.data,
                       ngx_min(len, work->context.len));
 }
+
+
+#if (NGX_THREADS)
+
+/*
+ * A timer that is not cancelable, for as long as a thread works for
+ * the request: a worker shutting down waits for it rather than exit
+ * with the request, whose connection has no timer of its own meanwhile
+ */
+
+static void
+ngx_http_certmate_hold(ngx_event_t *ev, void *data, ngx_log_t *log)
+{
+    ev->handler = ngx_http_certmate_hold_handler;
+    ev->data = data;
+    ev->log = log;
+
+    ngx_add_timer(ev, NGX_HTTP_CERTMATE_HOLD);
+}
+
+
+static void
+ngx_http_certmate_hold_handler(ngx_event_t *ev)
+{
+    ngx_add_timer(ev, NGX_HTTP_CERTMATE_HOLD);
+}
+
+#endif
 
 
 /*

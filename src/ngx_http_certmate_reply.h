@@ -45,6 +45,7 @@ struct ngx_http_certmate_work_s {
     ngx_http_certmate_done_pt    done;
     ngx_str_t                    context;   /* for the log: the request's */
     ngx_log_t                    thread_log;
+    ngx_event_t                  hold;
 };
 
 
