@@ -5,9 +5,10 @@
 # for it in a thread of the pool, and the worker that took the import
 # goes on answering handshakes and admin reads; the import is answered
 # once the lock is free; a client that leaves while its import waits
-# breaks nothing, and its certificate is stored all the same.  An
-# import into a map that another process grew, which a thread may not
-# adopt, is made on the event loop.
+# breaks nothing, and its certificate is stored all the same.  A
+# worker that a reload retires answers the import that waits before it
+# exits.  An import into a map that another process grew, which a
+# thread may not adopt, is made on the event loop.
 
 use strict;
 use warnings;
@@ -21,7 +22,6 @@ use IO::Socket::SSL;
 use JSON::PP;
 use POSIX ();
 use Test::More;
-use Time::HiRes qw(sleep);
 use Certmate::Test qw(slurp);
 
 my $t = Certmate::Test->new(workers => 1);
@@ -66,26 +66,10 @@ is($status, 201, 'a certificate imported');
 my $id = $json->{id};
 
 
-# mdb_load reads the header, begins its write transaction, then waits
-# for records on its standard input: the store's write lock is held
-# until the input ends
+# another process holds the store's write lock
 
-pipe(my $from, my $to) or die "pipe: $!";
-syswrite($to, "VERSION=3\nformat=bytevalue\ntype=btree\nHEADER=END\n");
-
-my $loader = fork // die "fork: $!";
-
-if ($loader == 0) {
-    close $to;
-    POSIX::dup2(fileno($from), 0) or POSIX::_exit(126);
-    exec 'mdb_load', "$dir/store" or POSIX::_exit(127);
-}
-
-close $from;
-
-ok($t->wait_for(sub {
-    (slurp("/proc/$loader/wchan") // '') =~ /pipe/;
-}, 10), 'mdb_load holds the write lock');
+my ($loader, $to) = lock_store();
+ok($loader, 'mdb_load holds the write lock');
 
 my $waiting = import_request($late);
 my $leaving = import_request($gone);
@@ -109,10 +93,7 @@ is($status, 200, 'and admin reads');
 ok(!IO::Select->new($waiting)->can_read(0),
    'the import still waits');
 
-syswrite($to, "DATA=END\n");
-close $to;
-waitpid $loader, 0;
-is($?, 0, 'mdb_load done, the lock free');
+is(unlock_store($loader, $to), 0, 'mdb_load done, the lock free');
 
 ok(IO::Select->new($waiting)->can_read(10), 'the import is answered');
 my $reply = join '', <$waiting>;
@@ -128,6 +109,34 @@ ok($t->wait_for(sub {
 
 like($t->read_log, qr/certmate imported certificate \w+ for "gone\.example\.com"/,
      'which the log tells');
+
+
+
+# a reload while an import waits: the old worker answers it, then exits
+
+($loader, $to) = lock_store();
+ok($loader, 'the write lock held again');
+
+my $again = $t->cert('again', names => ['again.example.com']);
+$waiting = import_request($again);
+ok(!IO::Select->new($waiting)->can_read(1), 'an import waits');
+
+# (the new worker waits for the lock too, to open the store)
+
+my ($old) = $t->children('worker process');
+$t->nginx('-s', 'reload');
+ok($t->wait_log(qr/\[notice\] $old#$old: gracefully shutting down/, 10),
+   'a reload retires the worker');
+
+is(unlock_store($loader, $to), 0, 'the lock free');
+ok(IO::Select->new($waiting)->can_read(10), 'the import is answered');
+$reply = join '', <$waiting>;
+like($reply, qr{^HTTP/1\.1 201 }, 'with 201');
+ok($t->wait_for(sub { !kill 0, $old }, 10), 'and the old worker exits');
+ok($t->wait_for(sub {
+    grep { $_ != $old } $t->children('worker process');
+}, 10), 'the new one runs');
+$t->wait_ports;
 
 
 # the map grown past this one's by another process: the import's write
@@ -146,6 +155,45 @@ is(fingerprint('grown.example.com'), $grown->{fingerprint},
 $t->stop;
 
 done_testing;
+
+
+# mdb_load reads the header, begins its write transaction, then waits
+# for records on its standard input: the store's write lock is held
+# until the input ends; (pid, the pipe to its input), once it waits
+
+sub lock_store {
+    pipe(my $from, my $to) or die "pipe: $!";
+    syswrite($to, "VERSION=3\nformat=bytevalue\ntype=btree\nHEADER=END\n");
+
+    my $pid = fork // die "fork: $!";
+
+    if ($pid == 0) {
+        close $to;
+        POSIX::dup2(fileno($from), 0) or POSIX::_exit(126);
+        exec 'mdb_load', "$dir/store" or POSIX::_exit(127);
+    }
+
+    close $from;
+
+    $t->wait_for(sub {
+        (slurp("/proc/$pid/wchan") // '') =~ /pipe/;
+    }, 10) or return;
+
+    return ($pid, $to);
+}
+
+
+# the end of mdb_load's input: it commits nothing and exits; its status
+
+sub unlock_store {
+    my ($pid, $to) = @_;
+
+    syswrite($to, "DATA=END\n");
+    close $to;
+    waitpid $pid, 0;
+
+    return $?;
+}
 
 
 # a POST /v1/certificates sent on a connection of its own, not read
