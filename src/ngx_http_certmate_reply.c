@@ -18,6 +18,14 @@
 /* the interval of a timer held while a thread works */
 #define NGX_HTTP_CERTMATE_HOLD  60000
 
+/*
+ * Works of a worker in threads at once: LMDB makes one write at a time
+ * anyway, and more threads decoding and signing at once take the
+ * worker's CPU from its handshakes, and hand back their replies in
+ * bursts, which the handshakes wait behind
+ */
+#define NGX_HTTP_CERTMATE_WORKS  1
+
 
 typedef struct {
     ngx_http_request_t         *request;
@@ -37,6 +45,8 @@ static void ngx_http_certmate_key_free(void *data);
 #if (NGX_THREADS)
 static void ngx_http_certmate_work_thread(void *data, ngx_log_t *log);
 static void ngx_http_certmate_work_done(ngx_event_t *ev);
+static void ngx_http_certmate_work_finish(ngx_http_certmate_work_t *work);
+static void ngx_http_certmate_work_next(void);
 #endif
 static ngx_int_t ngx_http_certmate_work_end(ngx_http_request_t *r,
     ngx_http_certmate_work_t *work);
@@ -52,8 +62,15 @@ static ngx_int_t ngx_http_certmate_audit_vdetail(ngx_pool_t *pool,
 
 
 #if (NGX_THREADS)
+
 /* of "thread_pool"; the module declares it */
-static ngx_str_t  ngx_http_certmate_thread_pool = ngx_string("default");
+static ngx_str_t    ngx_http_certmate_thread_pool = ngx_string("default");
+
+static ngx_uint_t   ngx_http_certmate_working;
+static ngx_queue_t  ngx_http_certmate_waiting = {
+    &ngx_http_certmate_waiting, &ngx_http_certmate_waiting
+};
+
 #endif
 
 
@@ -452,8 +469,18 @@ ngx_http_certmate_work(ngx_http_request_t *r,
         task->event.handler = ngx_http_certmate_work_done;
         task->event.data = work;
 
-        if (ngx_thread_task_post(tp, task) != NGX_OK) {
-            goto failed;
+        work->task = task;
+        work->tp = tp;
+
+        if (ngx_http_certmate_working < NGX_HTTP_CERTMATE_WORKS) {
+            if (ngx_thread_task_post(tp, task) != NGX_OK) {
+                goto failed;
+            }
+
+            ngx_http_certmate_working++;
+
+        } else {
+            ngx_queue_insert_tail(&ngx_http_certmate_waiting, &work->queue);
         }
 
         r->main->blocked++;
@@ -499,6 +526,16 @@ ngx_http_certmate_work_done(ngx_event_t *ev)
 {
     ngx_http_certmate_work_t *work = ev->data;
 
+    ngx_http_certmate_working--;
+
+    ngx_http_certmate_work_finish(work);
+    ngx_http_certmate_work_next();
+}
+
+
+static void
+ngx_http_certmate_work_finish(ngx_http_certmate_work_t *work)
+{
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
@@ -519,6 +556,33 @@ ngx_http_certmate_work_done(ngx_event_t *ev)
     /* a request terminated meanwhile is closed by a posted one */
 
     ngx_http_run_posted_requests(c);
+}
+
+
+/* the works waiting for their turn; one the pool refuses fails */
+
+static void
+ngx_http_certmate_work_next(void)
+{
+    ngx_queue_t               *q;
+    ngx_http_certmate_work_t  *work;
+
+    while (ngx_http_certmate_working < NGX_HTTP_CERTMATE_WORKS
+           && !ngx_queue_empty(&ngx_http_certmate_waiting))
+    {
+        q = ngx_queue_head(&ngx_http_certmate_waiting);
+        ngx_queue_remove(q);
+
+        work = ngx_queue_data(q, ngx_http_certmate_work_t, queue);
+
+        if (ngx_thread_task_post(work->tp, work->task) == NGX_OK) {
+            ngx_http_certmate_working++;
+            continue;
+        }
+
+        work->rc = NGX_ERROR;
+        ngx_http_certmate_work_finish(work);
+    }
 }
 
 #endif

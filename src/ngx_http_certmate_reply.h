@@ -46,6 +46,11 @@ struct ngx_http_certmate_work_s {
     ngx_str_t                    context;   /* for the log: the request's */
     ngx_log_t                    thread_log;
     ngx_event_t                  hold;
+#if (NGX_THREADS)
+    ngx_thread_task_t           *task;
+    ngx_thread_pool_t           *tp;
+    ngx_queue_t                  queue;     /* waiting for its turn */
+#endif
 };
 
 
