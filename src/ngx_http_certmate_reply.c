@@ -379,11 +379,12 @@ ngx_http_certmate_key_free(void *data)
 /*
  * Work that would hold the event loop (JSON and PEM parsing, signing, a
  * write transaction and its fsync) in a thread of the "default" pool,
- * so that the worker goes on serving handshakes meanwhile; then "done"
- * on the event loop.  Without a pool (nginx built without threads),
- * both at once.  The work may use its pool, its log and what "data"
- * points to, and nothing of the request.  Returns what "done" returns,
- * or NGX_DONE while a thread works.
+ * so that the worker goes on serving handshakes meanwhile, one work of
+ * the worker at a time, the others waiting their turn; then "done" on
+ * the event loop.  Without a pool (nginx built without threads), both
+ * at once.  The work may use its pool, its log and what "data" points
+ * to, and nothing of the request.  Returns what "done" returns, or
+ * NGX_DONE while the work waits or a thread works.
  */
 
 ngx_int_t
