@@ -473,19 +473,23 @@ ngx_http_certmate_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (cmmcf->ca == NULL) {
-        return NGX_CONF_OK;
-    }
-
 #if (NGX_THREADS)
 
-    /* RSA keys of the admin API are made in the "default" thread pool */
+    /*
+     * The writes of the admin API and EST, and the RSA keys they make,
+     * go to the "default" thread pool: 32 threads unless a "thread_pool
+     * default" says otherwise
+     */
 
-    if (ngx_thread_pool_add(cf, NULL) == NULL) {
+    if (cmmcf->store && ngx_thread_pool_add(cf, NULL) == NULL) {
         return NGX_CONF_ERROR;
     }
 
 #endif
+
+    if (cmmcf->ca == NULL) {
+        return NGX_CONF_OK;
+    }
 
     /* the profiles "server" and "client", unless configured */
 

@@ -13,6 +13,8 @@
 #   ROUNDS      rounds, quiet and busy alternated [5]
 #   CONC        parallel handshake connections [1]
 #   WORKERS     nginx worker processes, pinned to SERVER_CPU [1]
+#   THREADS     threads of nginx's "default" thread pool, which makes the
+#               writes [nginx's default, 32]
 #   STORE_DIR   the directory the store is made in [the run's, on /tmp]
 #   SERVER_CPU  CPU the nginx workers and the helper are pinned to [0]
 #   CLIENT_CPU  CPU the handshake client and curl are pinned to [1]
@@ -33,6 +35,7 @@ WRITE_CONC=${WRITE_CONC:-50}
 ROUNDS=${ROUNDS:-5}
 CONC=${CONC:-1}
 WORKERS=${WORKERS:-1}
+THREADS=${THREADS:-}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 PORT_BASE=${PORT_BASE:-18700}
@@ -107,6 +110,7 @@ mkdir -p "$tmp/logs"
 cat > "$tmp/nginx.conf" <<EOF
 load_module $tmp/ngx_certmate_module.so;
 worker_processes $WORKERS;
+${THREADS:+thread_pool default threads=$THREADS;}
 error_log logs/error.log notice;
 pid logs/nginx.pid;
 
@@ -162,7 +166,8 @@ ratio() {
 # --- certificates, the store, the writes -------------------------------------
 
 log "run in $tmp, store in $store: NAMES=$NAMES WRITES=$WRITES" \
-    "WRITE_CONC=$WRITE_CONC ROUNDS=$ROUNDS CONC=$CONC WORKERS=$WORKERS," \
+    "WRITE_CONC=$WRITE_CONC ROUNDS=$ROUNDS CONC=$CONC WORKERS=$WORKERS" \
+    "THREADS=${THREADS:-32}," \
     "server CPU $SERVER_CPU, client CPU $CLIENT_CPU"
 
 mkdir -p "$certs/bodies"
@@ -293,7 +298,7 @@ cat <<EOF
 ### Handshakes under admin writes
 
 $(date -u '+%Y-%m-%d %H:%M') UTC, $(($(date +%s) - t_start)) s, $ncpu CPUs: $cpu.
-Workers: $WORKERS on CPU $SERVER_CPU. Client: handshake -c $CONC and curl on CPU $CLIENT_CPU.
+Workers: $WORKERS on CPU $SERVER_CPU, thread pool of ${THREADS:-32}. Client: handshake -c $CONC and curl on CPU $CLIENT_CPU.
 Store: under $store_dir. Handshakes: $handshakes a round, over $NAMES cached names.
 Writes: $WRITES imports of new certificates a busy round, $WRITE_CONC at a time.
 

@@ -52,6 +52,7 @@ static ngx_int_t ngx_certmate_ca_der(ngx_pool_t *pool, X509 *x,
     ngx_str_t *der);
 static ngx_int_t ngx_certmate_ca_pem(ngx_pool_t *pool, X509 *x,
     ngx_str_t *pem);
+static void ngx_certmate_ca_release(void *data);
 static void ngx_certmate_ca_signing_free(ngx_certmate_ca_signing_t *sg);
 static ngx_int_t ngx_certmate_ca_create(ngx_pool_t *pool,
     ngx_certmate_ca_conf_t *cacf, ngx_certmate_ca_t *ca, ngx_log_t *log);
@@ -529,17 +530,19 @@ done:
 
 
 /*
- * Issues a certificate for a checked request: a random serial, the
- * profile's extensions.  With a "source", a certificate record is
- * stored, with the key when it is ours ("kept"; else the record is not
- * served), and replaces "old".  NGX_BUSY: there is no CA yet;
- * NGX_DECLINED: the request's EST token was used meanwhile.
+ * Issues a certificate for a checked request with a CA held: a random
+ * serial, the profile's extensions.  With a "source", a certificate
+ * record is stored, with the key when it is ours ("kept"; else the
+ * record is not served), and replaces "old".  NGX_DECLINED: the
+ * request's EST token was used meanwhile; NGX_AGAIN: see the store's
+ * writes in a thread.  Runs in a thread of a pool too.
  */
 
 ngx_int_t
-ngx_certmate_ca_issue(ngx_pool_t *pool, ngx_certmate_ca_request_t *req,
-    u_char *old, ngx_certmate_ca_issued_t *issued,
-    ngx_certmate_problem_t *problem, ngx_log_t *log)
+ngx_certmate_ca_issue(ngx_pool_t *pool, ngx_certmate_ca_signing_t *ca,
+    ngx_certmate_ca_request_t *req, u_char *old,
+    ngx_certmate_ca_issued_t *issued, ngx_certmate_problem_t *problem,
+    ngx_log_t *log)
 {
     X509                       *x;
     u_char                     *p;
@@ -553,23 +556,10 @@ ngx_certmate_ca_issue(ngx_pool_t *pool, ngx_certmate_ca_request_t *req,
     ngx_certmate_profile_t     *profile;
     ngx_certmate_ca_conf_t     *cacf;
     X509_PUBKEY                *spki;
-    ngx_certmate_ca_signing_t  *ca;
     const char                 *usage, *eku, *exts[20];
     u_char                      bytes[NGX_CERTMATE_CA_SERIAL_LEN];
 
     ngx_http_certmate_main_conf_t  *cmmcf;
-
-    if (ngx_certmate_store_read_begin(log) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    ca = ngx_certmate_ca_current(log);
-
-    ngx_certmate_store_read_end();
-
-    if (ca == NULL) {
-        return NGX_BUSY;
-    }
 
     cmmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                 ngx_certmate_module);
@@ -1137,6 +1127,82 @@ failed:
     ngx_certmate_ca_signing_free(sg);
 
     return NULL;
+}
+
+
+/*
+ * The CA to issue with, for as long as "pool" lives, whatever the
+ * process parses meanwhile: its certificate and key referenced, its
+ * chains copied, so that a thread of a pool may sign with it.
+ * NGX_BUSY: there is no CA yet.
+ */
+
+ngx_int_t
+ngx_certmate_ca_hold(ngx_pool_t *pool, ngx_certmate_ca_signing_t **held,
+    ngx_log_t *log)
+{
+    ngx_pool_cleanup_t         *cln;
+    ngx_certmate_ca_signing_t  *ca, *sg;
+
+    if (ngx_certmate_store_read_begin(log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ca = ngx_certmate_ca_current(log);
+
+    ngx_certmate_store_read_end();
+
+    if (ca == NULL) {
+        return NGX_BUSY;
+    }
+
+    cln = ngx_pool_cleanup_add(pool, sizeof(ngx_certmate_ca_signing_t));
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    sg = cln->data;
+    ngx_memzero(sg, sizeof(ngx_certmate_ca_signing_t));
+
+    cln->handler = ngx_certmate_ca_release;
+
+    sg->version = ca->version;
+
+    sg->chain_pem.data = ngx_pstrdup(pool, &ca->chain_pem);
+    sg->chain_der.data = ngx_pstrdup(pool, &ca->chain_der);
+
+    if (sg->chain_pem.data == NULL || sg->chain_der.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    sg->chain_pem.len = ca->chain_pem.len;
+    sg->chain_der.len = ca->chain_der.len;
+
+    if (X509_up_ref(ca->cert) != 1) {
+        return NGX_ERROR;
+    }
+
+    sg->cert = ca->cert;
+
+    if (EVP_PKEY_up_ref(ca->key) != 1) {
+        return NGX_ERROR;
+    }
+
+    sg->key = ca->key;
+
+    *held = sg;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_certmate_ca_release(void *data)
+{
+    ngx_certmate_ca_signing_t *sg = data;
+
+    X509_free(sg->cert);
+    EVP_PKEY_free(sg->key);
 }
 
 

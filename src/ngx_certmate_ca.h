@@ -65,10 +65,12 @@ ngx_int_t ngx_certmate_ca_csr(ngx_pool_t *pool, ngx_str_t *der,
     ngx_certmate_ca_request_t *req, ngx_certmate_problem_t *problem);
 ngx_int_t ngx_certmate_ca_check(ngx_pool_t *pool,
     ngx_certmate_ca_request_t *req, ngx_certmate_problem_t *problem);
+ngx_int_t ngx_certmate_ca_hold(ngx_pool_t *pool,
+    ngx_certmate_ca_signing_t **held, ngx_log_t *log);
 ngx_int_t ngx_certmate_ca_issue(ngx_pool_t *pool,
-    ngx_certmate_ca_request_t *req, u_char *old,
-    ngx_certmate_ca_issued_t *issued, ngx_certmate_problem_t *problem,
-    ngx_log_t *log);
+    ngx_certmate_ca_signing_t *ca, ngx_certmate_ca_request_t *req,
+    u_char *old, ngx_certmate_ca_issued_t *issued,
+    ngx_certmate_problem_t *problem, ngx_log_t *log);
 ngx_int_t ngx_certmate_ca_reason_parse(ngx_str_t *name);
 ngx_str_t *ngx_certmate_ca_reason_name(ngx_uint_t reason);
 ngx_int_t ngx_certmate_ca_serial_parse(ngx_pool_t *pool, ngx_str_t *hex,

@@ -254,6 +254,9 @@ typedef struct {
     MDB_cursor     *names_cursor;
     MDB_cursor     *certs_cursor;
     ngx_uint_t      reading;
+#if (NGX_THREADS)
+    ngx_tid_t       tid;            /* of the event loop, which opens */
+#endif
 } ngx_certmate_store_t;
 
 
@@ -275,6 +278,13 @@ static void ngx_certmate_store_acme_blobs(ngx_certmate_acme_state_t *state,
     ngx_str_t **blobs);
 static ngx_int_t ngx_certmate_store_write_begin(MDB_txn **txn,
     ngx_log_t *log);
+#if (NGX_THREADS)
+static ngx_int_t ngx_certmate_store_thread_begin(MDB_txn **txn,
+    ngx_log_t *log);
+#endif
+static ngx_uint_t ngx_certmate_store_threaded(void);
+static void ngx_certmate_store_lock(ngx_log_t *log);
+static void ngx_certmate_store_unlock(ngx_log_t *log);
 static ngx_int_t ngx_certmate_store_linked(ngx_log_t *log);
 static ngx_int_t ngx_certmate_store_write_end(MDB_txn *txn, ngx_int_t rc,
     ngx_certmate_audit_t *audit, ngx_log_t *log);
@@ -335,6 +345,12 @@ static ngx_int_t ngx_certmate_store_error(int rc, const char *call,
 
 static ngx_certmate_store_t  ngx_certmate_store;
 
+#if (NGX_THREADS)
+/* recursive: the event loop takes it again to reopen while it opens */
+static ngx_thread_mutex_t    ngx_certmate_store_mutex =
+    PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+#endif
+
 static u_char  ngx_certmate_store_no_id[NGX_CERTMATE_ID_LEN];
 
 
@@ -364,15 +380,22 @@ ngx_certmate_store_open(ngx_log_t *log)
         return NGX_ERROR;
     }
 
+#if (NGX_THREADS)
+    st->tid = ngx_thread_tid();
+#endif
+
     if (ngx_time() < st->retry) {
         return NGX_ERROR;
     }
 
     st->retry = ngx_time() + NGX_CERTMATE_STORE_RETRY;
 
+    ngx_certmate_store_lock(log);
+
     rc = mdb_env_create(&st->env);
     if (rc != MDB_SUCCESS) {
         st->env = NULL;
+        ngx_certmate_store_unlock(log);
         return ngx_certmate_store_error(rc, "mdb_env_create()", log);
     }
 
@@ -406,6 +429,8 @@ ngx_certmate_store_open(ngx_log_t *log)
         goto failed;
     }
 
+    ngx_certmate_store_unlock(log);
+
     ngx_log_debug1(NGX_LOG_DEBUG_CORE, log, 0,
                    "certmate store opened \"%V\"", &st->path);
 
@@ -415,6 +440,8 @@ failed:
 
     mdb_env_close(st->env);
     st->env = NULL;
+
+    ngx_certmate_store_unlock(log);
 
     return NGX_ERROR;
 }
@@ -571,10 +598,14 @@ ngx_certmate_store_close(void)
 
     ngx_certmate_store_reader_close();
 
+    ngx_certmate_store_lock(ngx_cycle->log);
+
     if (st->env) {
         mdb_env_close(st->env);
         st->env = NULL;
     }
+
+    ngx_certmate_store_unlock(ngx_cycle->log);
 }
 
 
@@ -646,7 +677,10 @@ ngx_certmate_store_txn_begin(MDB_txn **txn, unsigned int flags,
                           "certmate store \"%V\" was grown by another "
                           "process, adopting its size", &st->path);
 
+            ngx_certmate_store_lock(log);
             rc = mdb_env_set_mapsize(st->env, 0);
+            ngx_certmate_store_unlock(log);
+
             if (rc != MDB_SUCCESS) {
                 return ngx_certmate_store_error(rc, "mdb_env_set_mapsize()",
                                                 log);
@@ -1413,8 +1447,9 @@ ngx_certmate_store_put(ngx_certmate_cert_t *cert, ngx_uint_t *replaced,
     MDB_txn    *txn;
     ngx_int_t   rc;
 
-    if (ngx_certmate_store_write_begin(&txn, log) != NGX_OK) {
-        return NGX_ERROR;
+    rc = ngx_certmate_store_write_begin(&txn, log);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     rc = ngx_certmate_store_cert_write(txn, cert, replaced, log);
@@ -1431,8 +1466,9 @@ ngx_certmate_store_delete(u_char *id, ngx_certmate_audit_t *audit,
     ngx_int_t    rc;
     ngx_uint_t   found;
 
-    if (ngx_certmate_store_write_begin(&txn, log) != NGX_OK) {
-        return NGX_ERROR;
+    rc = ngx_certmate_store_write_begin(&txn, log);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     rc = ngx_certmate_store_cert_remove(txn, id, &found, log);
@@ -1568,8 +1604,9 @@ ngx_certmate_store_ca_issued(ngx_certmate_serial_t *serial,
     ngx_int_t    rc;
     ngx_uint_t   found;
 
-    if (ngx_certmate_store_write_begin(&txn, log) != NGX_OK) {
-        return NGX_ERROR;
+    rc = ngx_certmate_store_write_begin(&txn, log);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     rc = NGX_OK;
@@ -1621,8 +1658,9 @@ ngx_certmate_store_acme_renew(ngx_str_t *name, ngx_log_t *log)
     ngx_int_t                   ret;
     ngx_certmate_acme_state_t   state;
 
-    if (ngx_certmate_store_write_begin(&txn, log) != NGX_OK) {
-        return NGX_ERROR;
+    ret = ngx_certmate_store_write_begin(&txn, log);
+    if (ret != NGX_OK) {
+        return ret;
     }
 
     copy = NULL;
@@ -1683,8 +1721,9 @@ ngx_certmate_store_revoke(ngx_str_t *serial, ngx_uint_t reason, time_t when,
         return NGX_DECLINED;
     }
 
-    if (ngx_certmate_store_write_begin(&txn, log) != NGX_OK) {
-        return NGX_ERROR;
+    ret = ngx_certmate_store_write_begin(&txn, log);
+    if (ret != NGX_OK) {
+        return ret;
     }
 
     copy = NULL;
@@ -2580,8 +2619,9 @@ ngx_certmate_store_est_token_put(ngx_certmate_est_token_t *token,
     ngx_str_t                     *blobs[NGX_CERTMATE_STORE_EST_BLOBS];
     ngx_certmate_store_est_rec_t   rec;
 
-    if (ngx_certmate_store_write_begin(&txn, log) != NGX_OK) {
-        return NGX_ERROR;
+    rc = ngx_certmate_store_write_begin(&txn, log);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     ngx_memzero(&rec, sizeof(rec));
@@ -2608,10 +2648,12 @@ ngx_certmate_store_est_token_put(ngx_certmate_est_token_t *token,
 ngx_int_t
 ngx_certmate_store_audit_put(ngx_certmate_audit_t *audit, ngx_log_t *log)
 {
-    MDB_txn  *txn;
+    MDB_txn    *txn;
+    ngx_int_t   rc;
 
-    if (ngx_certmate_store_write_begin(&txn, log) != NGX_OK) {
-        return NGX_ERROR;
+    rc = ngx_certmate_store_write_begin(&txn, log);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     return ngx_certmate_store_write_end(txn, NGX_OK, audit, log);
@@ -3070,9 +3112,21 @@ ngx_certmate_store_est_tokens_expire(time_t now, ngx_log_t *log)
 }
 
 
+/*
+ * A write transaction.  In a thread of a pool, NGX_AGAIN when the write
+ * needs what only the event loop may do first: open the store, adopt a
+ * map another process grew, open again a store LMDB gave up.
+ */
+
 static ngx_int_t
 ngx_certmate_store_write_begin(MDB_txn **txn, ngx_log_t *log)
 {
+#if (NGX_THREADS)
+    if (ngx_certmate_store_threaded()) {
+        return ngx_certmate_store_thread_begin(txn, log);
+    }
+#endif
+
     if (ngx_certmate_store_open(log) != NGX_OK) {
         return NGX_ERROR;
     }
@@ -3084,6 +3138,91 @@ ngx_certmate_store_write_begin(MDB_txn **txn, ngx_log_t *log)
     *txn = NULL;
 
     return ngx_certmate_store_txn_begin(txn, 0, log);
+}
+
+
+#if (NGX_THREADS)
+
+/*
+ * A pool thread's write transaction, with the mutex held until its
+ * end, so that the event loop neither closes the environment nor
+ * replaces its map under it
+ */
+
+static ngx_int_t
+ngx_certmate_store_thread_begin(MDB_txn **txn, ngx_log_t *log)
+{
+    int                    rc;
+    ngx_int_t              ret;
+    ngx_certmate_store_t  *st;
+
+    st = &ngx_certmate_store;
+
+    ngx_certmate_store_lock(log);
+
+    if (st->env == NULL) {
+        ret = NGX_AGAIN;
+        goto failed;
+    }
+
+    ret = ngx_certmate_store_linked(log);
+    if (ret != NGX_OK) {
+        goto failed;
+    }
+
+    rc = mdb_txn_begin(st->env, NULL, 0, txn);
+
+    if (rc == MDB_SUCCESS) {
+        return NGX_OK;
+    }
+
+    ret = (rc == MDB_MAP_RESIZED || rc == MDB_PANIC)
+          ? NGX_AGAIN : ngx_certmate_store_error(rc, "mdb_txn_begin()", log);
+
+failed:
+
+    ngx_certmate_store_unlock(log);
+
+    return ret;
+}
+
+#endif
+
+
+/* in a thread of a pool rather than in the event loop that opened */
+
+static ngx_uint_t
+ngx_certmate_store_threaded(void)
+{
+#if (NGX_THREADS)
+    return ngx_thread_tid() != ngx_certmate_store.tid;
+#else
+    return 0;
+#endif
+}
+
+
+/*
+ * Pool threads write while the event loop reads: a thread holds the
+ * mutex over its write transaction, the event loop over what replaces
+ * the environment or its map (opening, closing, adopting a grown map)
+ */
+
+static void
+ngx_certmate_store_lock(ngx_log_t *log)
+{
+#if (NGX_THREADS)
+    (void) ngx_thread_mutex_lock(&ngx_certmate_store_mutex, log);
+#endif
+}
+
+
+static void
+ngx_certmate_store_unlock(ngx_log_t *log)
+{
+#if (NGX_THREADS)
+    (void) ngx_thread_mutex_unlock(&ngx_certmate_store_mutex, log);
+#endif
 }
 
 
@@ -3138,12 +3277,18 @@ ngx_certmate_store_write_end(MDB_txn *txn, ngx_int_t rc,
         rc = ngx_certmate_store_audit_write(txn, audit, log);
     }
 
-    if (rc != NGX_OK) {
+    if (rc == NGX_OK) {
+        rc = ngx_certmate_store_commit(txn, log);
+
+    } else {
         mdb_txn_abort(txn);
-        return rc;
     }
 
-    return ngx_certmate_store_commit(txn, log);
+    if (ngx_certmate_store_threaded()) {
+        ngx_certmate_store_unlock(log);
+    }
+
+    return rc;
 }
 
 

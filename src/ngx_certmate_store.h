@@ -195,6 +195,28 @@ typedef struct {
 } ngx_certmate_staple_t;
 
 
+/*
+ * Threads.  The store belongs to the thread that opened it, a process's
+ * event loop: opening and closing, and every read, which goes through
+ * the process's one read transaction and its cursors (read_begin ...
+ * read_end, and each function that reads inside it), are for that
+ * thread only.  A thread of a pool may call only the writes that do
+ * nothing but a write transaction of their own:
+ *
+ *     ngx_certmate_store_put()             ngx_certmate_store_delete()
+ *     ngx_certmate_store_ca_issued()       ngx_certmate_store_revoke()
+ *     ngx_certmate_store_est_token_put()   ngx_certmate_store_acme_renew()
+ *     ngx_certmate_store_audit_put()
+ *
+ * In a thread these hold a mutex over the transaction, against the
+ * event loop replacing the environment or its map meanwhile, and return
+ * NGX_AGAIN, having written nothing, when the store must first be
+ * opened, opened again or its map adopted: the event loop then makes
+ * the same call.  No thread takes a reader slot (the environment has
+ * MDB_NOTLS, so the event loop's read transaction is its slot whatever
+ * thread writes).  Every other function is for the event loop only.
+ */
+
 void ngx_certmate_store_init(ngx_str_t *path, size_t max_size);
 ngx_int_t ngx_certmate_store_open(ngx_log_t *log);
 void ngx_certmate_store_close(void);

@@ -67,13 +67,42 @@ struct ngx_http_certmate_admin_ctx_s {
 };
 
 
-/* an issuance with a new key of ours */
+/* an issuance, with a new key of ours or for a CSR */
 
 typedef struct {
     ngx_certmate_ca_request_t         req;
+    ngx_certmate_ca_signing_t        *ca;
+    ngx_str_t                         csr;      /* the CSR's text */
     u_char                           *old;
     u_char                            id[NGX_CERTMATE_ID_LEN];
+    ngx_certmate_ca_issued_t          issued;
 } ngx_http_certmate_admin_keyed_t;
+
+
+/*
+ * Another write: what its work needs, made on the event loop, and what
+ * the work leaves for the reply, in the work's pool
+ */
+
+typedef struct {
+    ngx_str_t                         body;
+    ngx_str_t                         arg;
+    u_char                            id[NGX_CERTMATE_ID_LEN];
+    ngx_certmate_audit_t             *audit;
+    ngx_certmate_problem_t            problem;
+    ngx_certmate_cert_t               cert;
+    ngx_uint_t                        replaced;
+    ngx_str_t                         serial;
+    ngx_uint_t                        reason;
+    time_t                            now;
+    ngx_array_t                       names;
+    ngx_str_t                        *renewed;
+    ngx_uint_t                        nrenewed;
+    ngx_str_t                         text;
+    time_t                            life;
+    ngx_certmate_ca_request_t         req;
+    ngx_certmate_est_token_t          token;
+} ngx_http_certmate_admin_write_t;
 
 
 typedef struct {
@@ -89,6 +118,12 @@ typedef struct {
 static ngx_int_t ngx_http_certmate_admin_auth(ngx_http_request_t *r,
     ngx_http_certmate_loc_conf_t *cmlcf, ngx_certmate_problem_t *problem);
 static ngx_int_t ngx_http_certmate_admin_unauthorized(ngx_http_request_t *r,
+    ngx_certmate_problem_t *problem);
+static ngx_int_t ngx_http_certmate_admin_audit_work(
+    ngx_http_certmate_work_t *work);
+static ngx_int_t ngx_http_certmate_admin_unauthorized_done(
+    ngx_http_request_t *r, ngx_http_certmate_work_t *work);
+static ngx_int_t ngx_http_certmate_admin_challenge(ngx_http_request_t *r,
     ngx_certmate_problem_t *problem);
 static ngx_int_t ngx_http_certmate_admin_health(ngx_http_request_t *r,
     ngx_str_t *arg, ngx_str_t *body);
@@ -109,32 +144,62 @@ static ngx_int_t ngx_http_certmate_admin_acme(ngx_http_request_t *r,
     ngx_str_t *arg, ngx_str_t *body);
 static ngx_int_t ngx_http_certmate_admin_delete(ngx_http_request_t *r,
     ngx_str_t *arg, ngx_str_t *body);
+static ngx_int_t ngx_http_certmate_admin_delete_work(
+    ngx_http_certmate_work_t *work);
+static ngx_int_t ngx_http_certmate_admin_delete_done(ngx_http_request_t *r,
+    ngx_http_certmate_work_t *work);
 static ngx_int_t ngx_http_certmate_admin_import(ngx_http_request_t *r,
     ngx_str_t *arg, ngx_str_t *body);
+static ngx_int_t ngx_http_certmate_admin_import_work(
+    ngx_http_certmate_work_t *work);
+static ngx_int_t ngx_http_certmate_admin_import_done(ngx_http_request_t *r,
+    ngx_http_certmate_work_t *work);
 static ngx_int_t ngx_http_certmate_admin_issue(ngx_http_request_t *r,
     ngx_str_t *arg, ngx_str_t *body);
 static ngx_int_t ngx_http_certmate_admin_sign(ngx_http_request_t *r,
     ngx_str_t *arg, ngx_str_t *body);
+static ngx_int_t ngx_http_certmate_admin_sign_work(
+    ngx_http_certmate_work_t *work);
+static ngx_int_t ngx_http_certmate_admin_sign_done(ngx_http_request_t *r,
+    ngx_http_certmate_work_t *work);
 static ngx_int_t ngx_http_certmate_admin_renew(ngx_http_request_t *r,
     ngx_str_t *arg, ngx_str_t *body);
 static ngx_int_t ngx_http_certmate_admin_renew_acme(ngx_http_request_t *r,
     ngx_array_t *names);
+static ngx_int_t ngx_http_certmate_admin_renew_work(
+    ngx_http_certmate_work_t *work);
+static ngx_int_t ngx_http_certmate_admin_renew_done(ngx_http_request_t *r,
+    ngx_http_certmate_work_t *work);
 static ngx_int_t ngx_http_certmate_admin_revoke(ngx_http_request_t *r,
     ngx_str_t *arg, ngx_str_t *body);
+static ngx_int_t ngx_http_certmate_admin_revoke_work(
+    ngx_http_certmate_work_t *work);
+static ngx_int_t ngx_http_certmate_admin_revoke_done(ngx_http_request_t *r,
+    ngx_http_certmate_work_t *work);
 static ngx_int_t ngx_http_certmate_admin_revoke_serial(ngx_http_request_t *r,
     ngx_str_t *arg, ngx_str_t *body);
+static ngx_int_t ngx_http_certmate_admin_serial_done(ngx_http_request_t *r,
+    ngx_http_certmate_work_t *work);
 static ngx_int_t ngx_http_certmate_admin_reason(ngx_http_request_t *r,
     ngx_str_t *body, ngx_uint_t *reason, ngx_certmate_problem_t *problem);
 static ngx_int_t ngx_http_certmate_admin_ca(ngx_http_request_t *r,
     ngx_str_t *arg, ngx_str_t *body);
 static ngx_int_t ngx_http_certmate_admin_est_token(ngx_http_request_t *r,
     ngx_str_t *arg, ngx_str_t *body);
+static ngx_int_t ngx_http_certmate_admin_token_work(
+    ngx_http_certmate_work_t *work);
+static ngx_int_t ngx_http_certmate_admin_token_done(ngx_http_request_t *r,
+    ngx_http_certmate_work_t *work);
 static ngx_int_t ngx_http_certmate_admin_audit(ngx_http_request_t *r,
     ngx_str_t *arg, ngx_str_t *body);
 static ngx_int_t ngx_http_certmate_admin_keyed(ngx_http_request_t *r,
     ngx_certmate_ca_request_t *req, u_char *old);
 static ngx_int_t ngx_http_certmate_admin_keyed_issue(ngx_http_request_t *r,
     EVP_PKEY *key, void *data);
+static ngx_int_t ngx_http_certmate_admin_keyed_work(
+    ngx_http_certmate_work_t *work);
+static ngx_int_t ngx_http_certmate_admin_keyed_done(ngx_http_request_t *r,
+    ngx_http_certmate_work_t *work);
 static ngx_int_t ngx_http_certmate_admin_issued(ngx_http_request_t *r,
     ngx_int_t rc, ngx_certmate_problem_t *problem);
 static ngx_int_t ngx_http_certmate_admin_bad_body(ngx_http_request_t *r,
@@ -142,6 +207,9 @@ static ngx_int_t ngx_http_certmate_admin_bad_body(ngx_http_request_t *r,
 static ngx_int_t ngx_http_certmate_admin_profile(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *validity, ngx_certmate_ca_request_t *req,
     ngx_certmate_problem_t *problem, ngx_uint_t *status);
+static ngx_int_t ngx_http_certmate_admin_failed(ngx_http_request_t *r,
+    ngx_http_certmate_work_t *work);
+static ngx_int_t ngx_http_certmate_admin_stored(ngx_int_t rc);
 static ngx_int_t ngx_http_certmate_admin_cert_reply(ngx_http_request_t *r,
     ngx_uint_t status, ngx_certmate_cert_t *cert);
 static ngx_int_t ngx_http_certmate_admin_read(ngx_http_request_t *r,
@@ -231,21 +299,7 @@ ngx_http_certmate_admin_handler(ngx_http_request_t *r)
     }
 
     if (rc != NGX_OK) {
-        if (ngx_http_certmate_admin_unauthorized(r, &problem) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "WWW-Authenticate");
-        ngx_str_set(&h->value, "Bearer realm=\"certmate\"");
-
-        return ngx_http_certmate_admin_refuse(r, NGX_HTTP_UNAUTHORIZED,
-                                              &problem);
+        return ngx_http_certmate_admin_unauthorized(r, &problem);
     }
 
     path.data = r->uri.data + cmlcf->prefix.len;
@@ -411,41 +465,92 @@ ngx_http_certmate_admin_auth(ngx_http_request_t *r,
 
 
 /*
- * A refused credential in the audit log; at most one event a second in
- * each worker, which counts the ones it left out
+ * A refused credential: the refusal, and an event of the audit log
+ * written off the event loop; at most one event a second in each
+ * worker, which counts the ones it left out
  */
 
 static ngx_int_t
 ngx_http_certmate_admin_unauthorized(ngx_http_request_t *r,
     ngx_certmate_problem_t *problem)
 {
-    ngx_certmate_audit_t  *audit;
+    ngx_http_certmate_admin_write_t  *wr;
 
     static time_t      last;
     static ngx_uint_t  left_out;
 
     if (ngx_time() == last) {
         left_out++;
-        return NGX_OK;
+        return ngx_http_certmate_admin_challenge(r, problem);
     }
 
     last = ngx_time();
 
-    audit = ngx_http_certmate_audit(r, "admin.unauthorized", NULL,
-                                    "%V %V: %V; %ui more left out before",
-                                    &r->method_name, &r->uri,
-                                    &problem->message, left_out);
-    if (audit == NULL) {
-        return NGX_ERROR;
+    wr = ngx_pcalloc(r->pool, sizeof(ngx_http_certmate_admin_write_t));
+    if (wr == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    wr->problem = *problem;
+    wr->audit = ngx_http_certmate_audit(r, "admin.unauthorized", NULL,
+                                        "%V %V: %V; %ui more left out before",
+                                        &r->method_name, &r->uri,
+                                        &problem->message, left_out);
+    if (wr->audit == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     left_out = 0;
 
+    return ngx_http_certmate_work(r, ngx_http_certmate_admin_audit_work,
+                                  ngx_http_certmate_admin_unauthorized_done,
+                                  wr);
+}
+
+
+/* a thread of the pool */
+
+static ngx_int_t
+ngx_http_certmate_admin_audit_work(ngx_http_certmate_work_t *work)
+{
+    ngx_http_certmate_admin_write_t *wr = work->data;
+
     /* a store that fails says so in the error log; the refusal stands */
 
-    (void) ngx_certmate_store_audit_put(audit, r->connection->log);
+    if (ngx_certmate_store_audit_put(wr->audit, work->log) == NGX_AGAIN) {
+        return NGX_AGAIN;
+    }
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_certmate_admin_unauthorized_done(ngx_http_request_t *r,
+    ngx_http_certmate_work_t *work)
+{
+    ngx_http_certmate_admin_write_t *wr = work->data;
+
+    return ngx_http_certmate_admin_challenge(r, &wr->problem);
+}
+
+
+static ngx_int_t
+ngx_http_certmate_admin_challenge(ngx_http_request_t *r,
+    ngx_certmate_problem_t *problem)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "WWW-Authenticate");
+    ngx_str_set(&h->value, "Bearer realm=\"certmate\"");
+
+    return ngx_http_certmate_admin_refuse(r, NGX_HTTP_UNAUTHORIZED, problem);
 }
 
 
@@ -841,41 +946,58 @@ static ngx_int_t
 ngx_http_certmate_admin_delete(ngx_http_request_t *r, ngx_str_t *arg,
     ngx_str_t *body)
 {
-    ngx_int_t              rc;
-    ngx_certmate_audit_t  *audit;
-    u_char                 id[NGX_CERTMATE_ID_LEN];
+    ngx_http_certmate_admin_write_t  *wr;
 
-    if (ngx_certmate_id_parse(arg, id) != NGX_OK) {
-        goto not_found;
-    }
-
-    audit = ngx_http_certmate_audit(r, "certificate.delete", arg, "");
-    if (audit == NULL) {
+    wr = ngx_pcalloc(r->pool, sizeof(ngx_http_certmate_admin_write_t));
+    if (wr == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_certmate_store_delete(id, audit, r->connection->log);
-
-    if (rc == NGX_DECLINED) {
-        goto not_found;
+    if (ngx_certmate_id_parse(arg, wr->id) != NGX_OK) {
+        return ngx_http_certmate_admin_not_found(r, "certificate", arg);
     }
 
-    if (rc == NGX_CERTMATE_STORE_FULL) {
-        return ngx_http_certmate_admin_full(r);
+    wr->arg = *arg;
+    wr->audit = ngx_http_certmate_audit(r, "certificate.delete", arg, "");
+    if (wr->audit == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (rc != NGX_OK) {
-        return ngx_http_certmate_admin_unavailable(r);
+    return ngx_http_certmate_work(r, ngx_http_certmate_admin_delete_work,
+                                  ngx_http_certmate_admin_delete_done, wr);
+}
+
+
+/* a thread of the pool */
+
+static ngx_int_t
+ngx_http_certmate_admin_delete_work(ngx_http_certmate_work_t *work)
+{
+    ngx_http_certmate_admin_write_t *wr = work->data;
+
+    return ngx_http_certmate_admin_stored(
+               ngx_certmate_store_delete(wr->id, wr->audit, work->log));
+}
+
+
+static ngx_int_t
+ngx_http_certmate_admin_delete_done(ngx_http_request_t *r,
+    ngx_http_certmate_work_t *work)
+{
+    ngx_http_certmate_admin_write_t *wr = work->data;
+
+    if (work->rc == NGX_DECLINED) {
+        return ngx_http_certmate_admin_not_found(r, "certificate", &wr->arg);
+    }
+
+    if (work->rc != NGX_OK) {
+        return ngx_http_certmate_admin_failed(r, work);
     }
 
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                  "certmate deleted certificate %V", arg);
+                  "certmate deleted certificate %V", &wr->arg);
 
     return ngx_http_certmate_admin_send(r, NGX_HTTP_NO_CONTENT, NULL);
-
-not_found:
-
-    return ngx_http_certmate_admin_not_found(r, "certificate", arg);
 }
 
 
@@ -883,67 +1005,99 @@ static ngx_int_t
 ngx_http_certmate_admin_import(ngx_http_request_t *r, ngx_str_t *arg,
     ngx_str_t *body)
 {
+    ngx_http_certmate_admin_write_t  *wr;
+
+    wr = ngx_pcalloc(r->pool, sizeof(ngx_http_certmate_admin_write_t));
+    if (wr == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    wr->body = *body;
+    wr->audit = ngx_http_certmate_audit(r, "certificate.import", NULL, "");
+    if (wr->audit == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_certmate_work(r, ngx_http_certmate_admin_import_work,
+                                  ngx_http_certmate_admin_import_done, wr);
+}
+
+
+/* a thread of the pool: the body parsed, its chain and key checked */
+
+static ngx_int_t
+ngx_http_certmate_admin_import_work(ngx_http_certmate_work_t *work)
+{
+    ngx_http_certmate_admin_write_t *wr = work->data;
+
     ngx_int_t                   rc;
-    ngx_str_t                   chain, key, id;
-    ngx_uint_t                  replaced;
-    ngx_certmate_cert_t         cert;
-    ngx_certmate_audit_t       *audit;
-    ngx_certmate_problem_t      problem;
+    ngx_str_t                   chain, key;
     ngx_certmate_json_field_t   fields[] = {
         { "certificate", NGX_CERTMATE_JSON_STRING, 1, &chain },
         { "private_key", NGX_CERTMATE_JSON_STRING, 1, &key },
         { NULL, 0, 0, NULL }
     };
-    u_char                      hex[NGX_CERTMATE_ID_HEX_LEN];
 
-    rc = ngx_certmate_json_fields(r->pool, body, fields, &problem);
+    rc = ngx_certmate_json_fields(work->pool, &wr->body, fields,
+                                  &work->problem);
     if (rc != NGX_OK) {
-        return ngx_http_certmate_admin_bad_body(r, rc, &problem);
+        work->status = NGX_HTTP_BAD_REQUEST;
+        return rc;
     }
 
-    ngx_memzero(&cert, sizeof(ngx_certmate_cert_t));
+    ngx_memzero(&wr->cert, sizeof(ngx_certmate_cert_t));
 
-    rc = ngx_certmate_cert_import(r->pool, &chain, &key, &cert, &problem);
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_certmate_admin_refuse(r,
-                                              NGX_HTTP_UNPROCESSABLE_ENTITY,
-                                              &problem);
-    }
-
+    rc = ngx_certmate_cert_import(work->pool, &chain, &key, &wr->cert,
+                                  &work->problem);
     if (rc != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        work->status = NGX_HTTP_UNPROCESSABLE_ENTITY;
+        return rc;
     }
 
-    id.data = hex;
-    id.len = ngx_certmate_id_hex(hex, cert.id) - hex;
-
-    audit = ngx_http_certmate_audit(r, "certificate.import", &id,
-                                    "names from \"%s\", source %V",
-                                    cert.names.data,
-                                    ngx_certmate_source_name(cert.source));
-    if (audit == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    wr->audit->object.data = ngx_pnalloc(work->pool, NGX_CERTMATE_ID_HEX_LEN);
+    if (wr->audit->object.data == NULL) {
+        return NGX_ERROR;
     }
 
-    rc = ngx_certmate_store_put(&cert, &replaced, audit, r->connection->log);
+    wr->audit->object.len = ngx_certmate_id_hex(wr->audit->object.data,
+                                                wr->cert.id)
+                            - wr->audit->object.data;
 
-    if (rc == NGX_CERTMATE_STORE_FULL) {
-        return ngx_http_certmate_admin_full(r);
+    if (ngx_http_certmate_audit_detail(work->pool, wr->audit,
+                                       "names from \"%s\", source %V",
+                                       wr->cert.names.data,
+                                       ngx_certmate_source_name(
+                                           wr->cert.source))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
-    if (rc != NGX_OK) {
-        return ngx_http_certmate_admin_unavailable(r);
+    return ngx_http_certmate_admin_stored(
+               ngx_certmate_store_put(&wr->cert, &wr->replaced, wr->audit,
+                                      work->log));
+}
+
+
+static ngx_int_t
+ngx_http_certmate_admin_import_done(ngx_http_request_t *r,
+    ngx_http_certmate_work_t *work)
+{
+    ngx_http_certmate_admin_write_t *wr = work->data;
+
+    if (work->rc != NGX_OK) {
+        return ngx_http_certmate_admin_failed(r, work);
     }
 
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                  "certmate %s certificate %*s for \"%s\"",
-                  replaced ? "replaced" : "imported",
-                  (size_t) NGX_CERTMATE_ID_HEX_LEN, hex, cert.names.data);
+                  "certmate %s certificate %V for \"%s\"",
+                  wr->replaced ? "replaced" : "imported", &wr->audit->object,
+                  wr->cert.names.data);
 
-    return ngx_http_certmate_admin_cert_reply(r, replaced ? NGX_HTTP_OK
-                                                          : NGX_HTTP_CREATED,
-                                              &cert);
+    return ngx_http_certmate_admin_cert_reply(r, wr->replaced
+                                                 ? NGX_HTTP_OK
+                                                 : NGX_HTTP_CREATED,
+                                              &wr->cert);
 }
 
 
@@ -1004,14 +1158,13 @@ static ngx_int_t
 ngx_http_certmate_admin_sign(ngx_http_request_t *r, ngx_str_t *arg,
     ngx_str_t *body)
 {
-    ngx_int_t                   rc;
-    ngx_str_t                   csr, profile, validity, json;
-    ngx_uint_t                  status;
-    ngx_certmate_json_t        *obj;
-    ngx_certmate_problem_t      problem;
-    ngx_certmate_ca_issued_t    issued;
-    ngx_certmate_ca_request_t   req;
-    ngx_certmate_json_field_t   fields[] = {
+    ngx_int_t                          rc;
+    ngx_str_t                          csr, profile, validity;
+    ngx_uint_t                         status;
+    ngx_certmate_problem_t             problem;
+    ngx_certmate_ca_request_t          req;
+    ngx_http_certmate_admin_keyed_t   *kd;
+    ngx_certmate_json_field_t          fields[] = {
         { "csr", NGX_CERTMATE_JSON_STRING, 1, &csr },
         { "profile", NGX_CERTMATE_JSON_STRING, 0, &profile },
         { "validity", NGX_CERTMATE_JSON_STRING, 0, &validity },
@@ -1032,56 +1185,102 @@ ngx_http_certmate_admin_sign(ngx_http_request_t *r, ngx_str_t *arg,
         return ngx_http_certmate_admin_refuse(r, status, &problem);
     }
 
-    rc = ngx_certmate_ca_csr(r->pool, &csr, &req, &problem);
-
-    if (rc == NGX_OK) {
-        rc = ngx_certmate_ca_check(r->pool, &req, &problem);
-    }
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_certmate_admin_refuse(r,
-                                              NGX_HTTP_UNPROCESSABLE_ENTITY,
-                                              &problem);
-    }
-
-    if (rc != NGX_OK) {
+    kd = ngx_pcalloc(r->pool, sizeof(ngx_http_certmate_admin_keyed_t));
+    if (kd == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    req.audit = ngx_http_certmate_audit(r, "ca.sign", NULL,
-                                        "profile \"%V\", first name \"%V\"",
-                                        &req.profile->name, &req.names[0]);
-    if (req.audit == NULL) {
+    kd->req = req;
+    kd->csr = csr;
+    kd->req.audit = ngx_http_certmate_audit(r, "ca.sign", NULL, "");
+    if (kd->req.audit == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_certmate_ca_issue(r->pool, &req, NULL, &issued, &problem,
-                               r->connection->log);
+    rc = ngx_certmate_ca_hold(r->pool, &kd->ca, r->connection->log);
     if (rc != NGX_OK) {
         return ngx_http_certmate_admin_issued(r, rc, &problem);
     }
 
+    return ngx_http_certmate_work(r, ngx_http_certmate_admin_sign_work,
+                                  ngx_http_certmate_admin_sign_done, kd);
+}
+
+
+/* a thread of the pool: the CSR verified and checked, then signed */
+
+static ngx_int_t
+ngx_http_certmate_admin_sign_work(ngx_http_certmate_work_t *work)
+{
+    ngx_http_certmate_admin_keyed_t *kd = work->data;
+
+    ngx_int_t  rc;
+
+    rc = ngx_certmate_ca_csr(work->pool, &kd->csr, &kd->req, &work->problem);
+
+    if (rc == NGX_OK) {
+        rc = ngx_certmate_ca_check(work->pool, &kd->req, &work->problem);
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_http_certmate_audit_detail(work->pool, kd->req.audit,
+                                       "profile \"%V\", first name \"%V\"",
+                                       &kd->req.profile->name,
+                                       &kd->req.names[0])
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_certmate_ca_issue(work->pool, kd->ca, &kd->req, NULL,
+                                 &kd->issued, &work->problem, work->log);
+}
+
+
+static ngx_int_t
+ngx_http_certmate_admin_sign_done(ngx_http_request_t *r,
+    ngx_http_certmate_work_t *work)
+{
+    ngx_http_certmate_admin_keyed_t *kd = work->data;
+
+    ngx_str_t                   json;
+    ngx_certmate_json_t        *obj;
+    ngx_certmate_ca_request_t  *req;
+    ngx_certmate_ca_issued_t   *issued;
+
+    if (work->rc != NGX_OK) {
+        return ngx_http_certmate_admin_issued(r, work->rc, &work->problem);
+    }
+
+    req = &kd->req;
+    issued = &kd->issued;
+
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "certmate signed a CSR: certificate %V for \"%V\", "
-                  "profile \"%V\"", &issued.serial, &req.names[0],
-                  &req.profile->name);
+                  "profile \"%V\"", &issued->serial, &req->names[0],
+                  &req->profile->name);
 
     obj = ngx_certmate_json_object(r->pool);
 
     if (obj == NULL
-        || ngx_certmate_json_set_str(obj, "serial", &issued.serial) != NGX_OK
-        || ngx_certmate_json_set_strs(obj, "names", req.names, req.nnames)
+        || ngx_certmate_json_set_str(obj, "serial", &issued->serial)
+           != NGX_OK
+        || ngx_certmate_json_set_strs(obj, "names", req->names, req->nnames)
            != NGX_OK
         || ngx_certmate_json_set_time(obj, "not_before",
-                                      issued.cert.not_before)
+                                      issued->cert.not_before)
            != NGX_OK
-        || ngx_certmate_json_set_time(obj, "not_after", issued.cert.not_after)
+        || ngx_certmate_json_set_time(obj, "not_after",
+                                      issued->cert.not_after)
            != NGX_OK
-        || ngx_certmate_json_set_str(obj, "profile", &req.profile->name)
+        || ngx_certmate_json_set_str(obj, "profile", &req->profile->name)
            != NGX_OK
-        || ngx_certmate_json_set_str(obj, "certificate", &issued.pem)
+        || ngx_certmate_json_set_str(obj, "certificate", &issued->pem)
            != NGX_OK
-        || ngx_certmate_json_set_str(obj, "chain", &issued.chain) != NGX_OK
+        || ngx_certmate_json_set_str(obj, "chain", &issued->chain) != NGX_OK
         || ngx_certmate_json_object_done(r->pool, obj, &json) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1201,58 +1400,103 @@ ngx_http_certmate_admin_renew(ngx_http_request_t *r, ngx_str_t *arg,
 static ngx_int_t
 ngx_http_certmate_admin_renew_acme(ngx_http_request_t *r, ngx_array_t *names)
 {
-    ngx_int_t                rc;
-    ngx_str_t                json, status, *name;
-    ngx_uint_t               i, n;
-    ngx_certmate_json_t     *obj;
-    ngx_certmate_audit_t    *audit;
-    ngx_certmate_problem_t   problem;
+    ngx_http_certmate_admin_write_t  *wr;
 
-    name = names->elts;
-    n = 0;
+    wr = ngx_pcalloc(r->pool, sizeof(ngx_http_certmate_admin_write_t));
+    if (wr == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    for (i = 0; i < names->nelts; i++) {
-        rc = ngx_certmate_store_acme_renew(&name[i], r->connection->log);
+    wr->names = *names;
+    wr->audit = ngx_http_certmate_audit(r, "acme.renew", NULL, "");
+    if (wr->audit == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-        if (rc == NGX_CERTMATE_STORE_FULL) {
-            return ngx_http_certmate_admin_full(r);
-        }
+    return ngx_http_certmate_work(r, ngx_http_certmate_admin_renew_work,
+                                  ngx_http_certmate_admin_renew_done, wr);
+}
 
-        if (rc == NGX_ERROR) {
-            return ngx_http_certmate_admin_unavailable(r);
-        }
+
+/* a thread of the pool: the names that ACME keeps are due now */
+
+static ngx_int_t
+ngx_http_certmate_admin_renew_work(ngx_http_certmate_work_t *work)
+{
+    ngx_http_certmate_admin_write_t *wr = work->data;
+
+    ngx_int_t   rc;
+    ngx_str_t  *name;
+    ngx_uint_t  i;
+
+    name = wr->names.elts;
+
+    wr->renewed = ngx_palloc(work->pool, wr->names.nelts * sizeof(ngx_str_t));
+    if (wr->renewed == NULL) {
+        return NGX_ERROR;
+    }
+
+    wr->nrenewed = 0;
+
+    for (i = 0; i < wr->names.nelts; i++) {
+        rc = ngx_certmate_store_acme_renew(&name[i], work->log);
 
         if (rc == NGX_OK) {
-            name[n++] = name[i];
+            wr->renewed[wr->nrenewed++] = name[i];
+
+        } else if (rc != NGX_DECLINED) {
+            return ngx_http_certmate_admin_stored(rc);
         }
     }
 
-    if (n == 0) {
-        ngx_certmate_problem(r->pool, &problem, "not_ca_issued",
+    if (wr->nrenewed == 0) {
+        ngx_certmate_problem(work->pool, &work->problem, "not_ca_issued",
                              "no \"certmate_acme\" keeps the names of this "
                              "certificate any more");
-        return ngx_http_certmate_admin_refuse(r, NGX_HTTP_CONFLICT, &problem);
+        work->status = NGX_HTTP_CONFLICT;
+        return NGX_DECLINED;
+    }
+
+    wr->audit->object = wr->renewed[0];
+
+    if (ngx_http_certmate_audit_detail(work->pool, wr->audit,
+                                       "%ui more names", wr->nrenewed - 1)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_certmate_store_audit_put(wr->audit, work->log);
+
+    return (rc == NGX_AGAIN || rc == NGX_ERROR) ? rc : NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_certmate_admin_renew_done(ngx_http_request_t *r,
+    ngx_http_certmate_work_t *work)
+{
+    ngx_http_certmate_admin_write_t *wr = work->data;
+
+    ngx_str_t             json, status;
+    ngx_certmate_json_t  *obj;
+
+    if (work->rc != NGX_OK) {
+        return ngx_http_certmate_admin_failed(r, work);
     }
 
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "certmate asked the helper to renew \"%V\" and %ui more "
-                  "names now", &name[0], n - 1);
-
-    audit = ngx_http_certmate_audit(r, "acme.renew", &name[0],
-                                    "%ui more names", n - 1);
-
-    if (audit == NULL
-        || ngx_certmate_store_audit_put(audit, r->connection->log) == NGX_ERROR)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+                  "names now", &wr->renewed[0], wr->nrenewed - 1);
 
     ngx_str_set(&status, "renewing");
 
     obj = ngx_certmate_json_object(r->pool);
 
     if (obj == NULL
-        || ngx_certmate_json_set_strs(obj, "names", name, n) != NGX_OK
+        || ngx_certmate_json_set_strs(obj, "names", wr->renewed,
+                                      wr->nrenewed)
+           != NGX_OK
         || ngx_certmate_json_set_str(obj, "status", &status) != NGX_OK
         || ngx_certmate_json_object_done(r->pool, obj, &json) != NGX_OK)
     {
@@ -1267,13 +1511,13 @@ static ngx_int_t
 ngx_http_certmate_admin_revoke(ngx_http_request_t *r, ngx_str_t *arg,
     ngx_str_t *body)
 {
-    ngx_int_t                rc;
-    ngx_str_t                serial;
-    ngx_uint_t               reason, ours;
-    ngx_certmate_cert_t      cert;
-    ngx_certmate_audit_t    *audit;
-    ngx_certmate_problem_t   problem;
-    u_char                   id[NGX_CERTMATE_ID_LEN];
+    ngx_int_t                         rc;
+    ngx_str_t                         serial;
+    ngx_uint_t                        reason, ours;
+    ngx_certmate_cert_t               cert;
+    ngx_certmate_problem_t            problem;
+    ngx_http_certmate_admin_write_t  *wr;
+    u_char                            id[NGX_CERTMATE_ID_LEN];
 
     if (ngx_http_certmate_admin_reason(r, body, &reason, &problem)
         != NGX_OK)
@@ -1316,39 +1560,72 @@ ngx_http_certmate_admin_revoke(ngx_http_request_t *r, ngx_str_t *arg,
         return ngx_http_certmate_admin_refuse(r, NGX_HTTP_CONFLICT, &problem);
     }
 
-    audit = ngx_http_certmate_audit(r, "certificate.revoke", arg,
-                                    "reason %V",
-                                    ngx_certmate_ca_reason_name(reason));
-    if (audit == NULL) {
+    wr = ngx_pcalloc(r->pool, sizeof(ngx_http_certmate_admin_write_t));
+    if (wr == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_certmate_store_revoke(&serial, reason, ngx_time(), audit,
-                                   r->connection->log);
+    wr->arg = *arg;
+    wr->serial = serial;
+    wr->reason = reason;
+    wr->now = ngx_time();
+    ngx_memcpy(wr->id, id, NGX_CERTMATE_ID_LEN);
 
-    if (rc == NGX_BUSY || rc == NGX_DECLINED) {
+    wr->audit = ngx_http_certmate_audit(r, "certificate.revoke", arg,
+                                        "reason %V",
+                                        ngx_certmate_ca_reason_name(reason));
+    if (wr->audit == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_certmate_work(r, ngx_http_certmate_admin_revoke_work,
+                                  ngx_http_certmate_admin_revoke_done, wr);
+}
+
+
+/* a thread of the pool */
+
+static ngx_int_t
+ngx_http_certmate_admin_revoke_work(ngx_http_certmate_work_t *work)
+{
+    ngx_http_certmate_admin_write_t *wr = work->data;
+
+    return ngx_http_certmate_admin_stored(
+               ngx_certmate_store_revoke(&wr->serial, wr->reason, wr->now,
+                                         wr->audit, work->log));
+}
+
+
+static ngx_int_t
+ngx_http_certmate_admin_revoke_done(ngx_http_request_t *r,
+    ngx_http_certmate_work_t *work)
+{
+    ngx_http_certmate_admin_write_t *wr = work->data;
+
+    ngx_int_t                rc;
+    ngx_certmate_cert_t      cert;
+    ngx_certmate_problem_t   problem;
+
+    if (work->rc == NGX_BUSY || work->rc == NGX_DECLINED) {
         ngx_certmate_problem(r->pool, &problem, "already_revoked",
-                             "certificate \"%V\" is revoked already", arg);
+                             "certificate \"%V\" is revoked already",
+                             &wr->arg);
         return ngx_http_certmate_admin_refuse(r, NGX_HTTP_CONFLICT, &problem);
     }
 
-    if (rc == NGX_CERTMATE_STORE_FULL) {
-        return ngx_http_certmate_admin_full(r);
-    }
-
-    if (rc != NGX_OK) {
-        return ngx_http_certmate_admin_unavailable(r);
+    if (work->rc != NGX_OK) {
+        return ngx_http_certmate_admin_failed(r, work);
     }
 
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                  "certmate revoked certificate %V, %V", arg,
-                  ngx_certmate_ca_reason_name(reason));
+                  "certmate revoked certificate %V, %V", &wr->arg,
+                  ngx_certmate_ca_reason_name(wr->reason));
 
     if (ngx_certmate_store_read_begin(r->connection->log) != NGX_OK) {
         return ngx_http_certmate_admin_unavailable(r);
     }
 
-    rc = ngx_certmate_store_get(id, &cert, r->connection->log);
+    rc = ngx_certmate_store_get(wr->id, &cert, r->connection->log);
 
     if (rc == NGX_OK) {
         rc = ngx_http_certmate_admin_cert_reply(r, NGX_HTTP_OK, &cert);
@@ -1367,13 +1644,10 @@ static ngx_int_t
 ngx_http_certmate_admin_revoke_serial(ngx_http_request_t *r, ngx_str_t *arg,
     ngx_str_t *body)
 {
-    time_t                   now;
-    ngx_int_t                rc;
-    ngx_str_t                serial, hex, json, status;
-    ngx_uint_t               reason;
-    ngx_certmate_json_t     *obj;
-    ngx_certmate_audit_t    *audit;
-    ngx_certmate_problem_t   problem;
+    ngx_int_t                         rc;
+    ngx_uint_t                        reason;
+    ngx_certmate_problem_t            problem;
+    ngx_http_certmate_admin_write_t  *wr;
 
     if (ngx_http_certmate_admin_reason(r, body, &reason, &problem)
         != NGX_OK)
@@ -1382,59 +1656,76 @@ ngx_http_certmate_admin_revoke_serial(ngx_http_request_t *r, ngx_str_t *arg,
                                               &problem);
     }
 
-    rc = ngx_certmate_ca_serial_parse(r->pool, arg, &serial);
+    wr = ngx_pcalloc(r->pool, sizeof(ngx_http_certmate_admin_write_t));
+    if (wr == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_certmate_ca_serial_parse(r->pool, arg, &wr->serial);
 
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    now = ngx_time();
-
-    audit = ngx_http_certmate_audit(r, "serial.revoke", arg, "reason %V",
-                                    ngx_certmate_ca_reason_name(reason));
-    if (audit == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rc == NGX_OK) {
-        rc = ngx_certmate_store_revoke(&serial, reason, now, audit,
-                                       r->connection->log);
     }
 
     if (rc == NGX_DECLINED) {
         return ngx_http_certmate_admin_not_found(r, "serial", arg);
     }
 
-    if (rc == NGX_BUSY) {
+    wr->arg = *arg;
+    wr->reason = reason;
+    wr->now = ngx_time();
+
+    wr->audit = ngx_http_certmate_audit(r, "serial.revoke", arg, "reason %V",
+                                        ngx_certmate_ca_reason_name(reason));
+    if (wr->audit == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_certmate_work(r, ngx_http_certmate_admin_revoke_work,
+                                  ngx_http_certmate_admin_serial_done, wr);
+}
+
+
+static ngx_int_t
+ngx_http_certmate_admin_serial_done(ngx_http_request_t *r,
+    ngx_http_certmate_work_t *work)
+{
+    ngx_http_certmate_admin_write_t *wr = work->data;
+
+    ngx_str_t                hex, json, status;
+    ngx_certmate_json_t     *obj;
+    ngx_certmate_problem_t   problem;
+
+    if (work->rc == NGX_DECLINED) {
+        return ngx_http_certmate_admin_not_found(r, "serial", &wr->arg);
+    }
+
+    if (work->rc == NGX_BUSY) {
         ngx_certmate_problem(r->pool, &problem, "already_revoked",
-                             "serial \"%V\" is revoked already", arg);
+                             "serial \"%V\" is revoked already", &wr->arg);
         return ngx_http_certmate_admin_refuse(r, NGX_HTTP_CONFLICT, &problem);
     }
 
-    if (rc == NGX_CERTMATE_STORE_FULL) {
-        return ngx_http_certmate_admin_full(r);
-    }
-
-    if (rc != NGX_OK) {
-        return ngx_http_certmate_admin_unavailable(r);
+    if (work->rc != NGX_OK) {
+        return ngx_http_certmate_admin_failed(r, work);
     }
 
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                  "certmate revoked serial %V, %V", arg,
-                  ngx_certmate_ca_reason_name(reason));
+                  "certmate revoked serial %V, %V", &wr->arg,
+                  ngx_certmate_ca_reason_name(wr->reason));
 
     ngx_str_set(&status, "revoked");
 
     obj = ngx_certmate_json_object(r->pool);
 
     if (obj == NULL
-        || ngx_certmate_ca_serial_hex(r->pool, &serial, &hex) != NGX_OK
+        || ngx_certmate_ca_serial_hex(r->pool, &wr->serial, &hex) != NGX_OK
         || ngx_certmate_json_set_str(obj, "serial", &hex) != NGX_OK
         || ngx_certmate_json_set_str(obj, "status", &status) != NGX_OK
         || ngx_certmate_json_set_str(obj, "reason",
-                                     ngx_certmate_ca_reason_name(reason))
+                                     ngx_certmate_ca_reason_name(wr->reason))
            != NGX_OK
-        || ngx_certmate_json_set_time(obj, "revoked_at", now) != NGX_OK
+        || ngx_certmate_json_set_time(obj, "revoked_at", wr->now) != NGX_OK
         || ngx_certmate_json_object_done(r->pool, obj, &json) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1629,20 +1920,17 @@ static ngx_int_t
 ngx_http_certmate_admin_est_token(ngx_http_request_t *r, ngx_str_t *arg,
     ngx_str_t *body)
 {
-    u_char                     *p;
-    time_t                      life;
-    ngx_int_t                   rc;
-    ngx_str_t                   profile, expires_in, validity, text, raw;
-    ngx_str_t                   json;
-    ngx_uint_t                  i, status;
-    ngx_array_t                 names;
-    ngx_certmate_json_t        *obj;
-    ngx_certmate_audit_t       *audit;
-    ngx_certmate_problem_t      problem;
-    ngx_certmate_est_token_t    token;
-    ngx_certmate_ca_request_t   req;
-    u_char                      random[NGX_HTTP_CERTMATE_EST_TOKEN_LEN];
-    ngx_certmate_json_field_t   fields[] = {
+    u_char                            *p;
+    time_t                             life;
+    ngx_int_t                          rc;
+    ngx_str_t                          profile, expires_in, validity, raw;
+    ngx_uint_t                         i, status;
+    ngx_array_t                        names;
+    ngx_certmate_problem_t             problem;
+    ngx_certmate_ca_request_t          req;
+    ngx_http_certmate_admin_write_t   *wr;
+    u_char                             random[NGX_HTTP_CERTMATE_EST_TOKEN_LEN];
+    ngx_certmate_json_field_t          fields[] = {
         { "names", NGX_CERTMATE_JSON_STRINGS, 1, &names },
         { "profile", NGX_CERTMATE_JSON_STRING, 0, &profile },
         { "expires_in", NGX_CERTMATE_JSON_STRING, 0, &expires_in },
@@ -1703,69 +1991,101 @@ ngx_http_certmate_admin_est_token(ngx_http_request_t *r, ngx_str_t *arg,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    wr = ngx_pcalloc(r->pool, sizeof(ngx_http_certmate_admin_write_t));
+    if (wr == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     raw.data = random;
     raw.len = NGX_HTTP_CERTMATE_EST_TOKEN_LEN;
 
-    text.data = ngx_pnalloc(r->pool, ngx_base64_encoded_length(raw.len));
-    if (text.data == NULL) {
+    wr->text.data = ngx_pnalloc(r->pool, ngx_base64_encoded_length(raw.len));
+    if (wr->text.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_encode_base64url(&text, &raw);
+    ngx_encode_base64url(&wr->text, &raw);
 
-    SHA256(text.data, text.len, token.hash);
-    token.expires = ngx_time() + life;
-    token.profile = req.profile->name;
-    token.names.len = 0;
+    SHA256(wr->text.data, wr->text.len, wr->token.hash);
+    wr->token.expires = ngx_time() + life;
+    wr->token.profile = req.profile->name;
+    wr->token.names.len = 0;
 
     for (i = 0; i < req.nnames; i++) {
-        token.names.len += req.names[i].len + 1;
+        wr->token.names.len += req.names[i].len + 1;
     }
 
-    token.names.data = ngx_pnalloc(r->pool, token.names.len);
-    if (token.names.data == NULL) {
+    wr->token.names.data = ngx_pnalloc(r->pool, wr->token.names.len);
+    if (wr->token.names.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = token.names.data;
+    p = wr->token.names.data;
 
     for (i = 0; i < req.nnames; i++) {
         p = ngx_cpymem(p, req.names[i].data, req.names[i].len);
         *p++ = '\0';
     }
 
-    audit = ngx_http_certmate_audit(r, "est.token", &req.names[0],
-                                    "profile \"%V\", %ui names, expires in "
-                                    "%T s", &req.profile->name, req.nnames,
-                                    life);
-    if (audit == NULL) {
+    wr->req = req;
+    wr->life = life;
+    wr->audit = ngx_http_certmate_audit(r, "est.token", &req.names[0],
+                                        "profile \"%V\", %ui names, expires "
+                                        "in %T s", &req.profile->name,
+                                        req.nnames, life);
+    if (wr->audit == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_certmate_store_est_token_put(&token, audit, r->connection->log);
+    return ngx_http_certmate_work(r, ngx_http_certmate_admin_token_work,
+                                  ngx_http_certmate_admin_token_done, wr);
+}
 
-    if (rc == NGX_CERTMATE_STORE_FULL) {
-        return ngx_http_certmate_admin_full(r);
+
+/* a thread of the pool */
+
+static ngx_int_t
+ngx_http_certmate_admin_token_work(ngx_http_certmate_work_t *work)
+{
+    ngx_http_certmate_admin_write_t *wr = work->data;
+
+    return ngx_http_certmate_admin_stored(
+               ngx_certmate_store_est_token_put(&wr->token, wr->audit,
+                                                work->log));
+}
+
+
+static ngx_int_t
+ngx_http_certmate_admin_token_done(ngx_http_request_t *r,
+    ngx_http_certmate_work_t *work)
+{
+    ngx_http_certmate_admin_write_t *wr = work->data;
+
+    ngx_str_t                   json;
+    ngx_certmate_json_t        *obj;
+    ngx_certmate_ca_request_t  *req;
+
+    if (work->rc != NGX_OK) {
+        return ngx_http_certmate_admin_failed(r, work);
     }
 
-    if (rc != NGX_OK) {
-        return ngx_http_certmate_admin_unavailable(r);
-    }
+    req = &wr->req;
 
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "certmate made an EST enrollment token for \"%V\" and %ui "
                   "more names, profile \"%V\", expiring in %T s",
-                  &req.names[0], req.nnames - 1, &req.profile->name, life);
+                  &req->names[0], req->nnames - 1, &req->profile->name,
+                  wr->life);
 
     obj = ngx_certmate_json_object(r->pool);
 
     if (obj == NULL
-        || ngx_certmate_json_set_str(obj, "token", &text) != NGX_OK
-        || ngx_certmate_json_set_strs(obj, "names", req.names, req.nnames)
+        || ngx_certmate_json_set_str(obj, "token", &wr->text) != NGX_OK
+        || ngx_certmate_json_set_strs(obj, "names", req->names, req->nnames)
            != NGX_OK
-        || ngx_certmate_json_set_str(obj, "profile", &req.profile->name)
+        || ngx_certmate_json_set_str(obj, "profile", &req->profile->name)
            != NGX_OK
-        || ngx_certmate_json_set_time(obj, "expires_at", token.expires)
+        || ngx_certmate_json_set_time(obj, "expires_at", wr->token.expires)
            != NGX_OK
         || ngx_certmate_json_object_done(r->pool, obj, &json) != NGX_OK)
     {
@@ -1973,9 +2293,8 @@ ngx_http_certmate_admin_keyed_issue(ngx_http_request_t *r, EVP_PKEY *key,
 {
     ngx_http_certmate_admin_keyed_t *kd = data;
 
-    ngx_int_t                  rc;
-    ngx_certmate_problem_t     problem;
-    ngx_certmate_ca_issued_t   issued;
+    ngx_int_t               rc;
+    ngx_certmate_problem_t  problem;
 
     if (key == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1994,19 +2313,45 @@ ngx_http_certmate_admin_keyed_issue(ngx_http_request_t *r, EVP_PKEY *key,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_certmate_ca_issue(r->pool, &kd->req, kd->old, &issued, &problem,
-                               r->connection->log);
+    rc = ngx_certmate_ca_hold(r->pool, &kd->ca, r->connection->log);
     if (rc != NGX_OK) {
         return ngx_http_certmate_admin_issued(r, rc, &problem);
     }
 
+    return ngx_http_certmate_work(r, ngx_http_certmate_admin_keyed_work,
+                                  ngx_http_certmate_admin_keyed_done, kd);
+}
+
+
+/* a thread of the pool */
+
+static ngx_int_t
+ngx_http_certmate_admin_keyed_work(ngx_http_certmate_work_t *work)
+{
+    ngx_http_certmate_admin_keyed_t *kd = work->data;
+
+    return ngx_certmate_ca_issue(work->pool, kd->ca, &kd->req, kd->old,
+                                 &kd->issued, &work->problem, work->log);
+}
+
+
+static ngx_int_t
+ngx_http_certmate_admin_keyed_done(ngx_http_request_t *r,
+    ngx_http_certmate_work_t *work)
+{
+    ngx_http_certmate_admin_keyed_t *kd = work->data;
+
+    if (work->rc != NGX_OK) {
+        return ngx_http_certmate_admin_issued(r, work->rc, &work->problem);
+    }
+
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "certmate issued certificate %V for \"%s\", profile \"%V\"",
-                  &issued.serial, issued.cert.names.data,
+                  &kd->issued.serial, kd->issued.cert.names.data,
                   &kd->req.profile->name);
 
     return ngx_http_certmate_admin_cert_reply(r, NGX_HTTP_CREATED,
-                                              &issued.cert);
+                                              &kd->issued.cert);
 }
 
 
@@ -2096,6 +2441,40 @@ ngx_http_certmate_admin_profile(ngx_http_request_t *r, ngx_str_t *name,
     }
 
     return NGX_OK;
+}
+
+
+/* the answer to a write whose work did not succeed */
+
+static ngx_int_t
+ngx_http_certmate_admin_failed(ngx_http_request_t *r,
+    ngx_http_certmate_work_t *work)
+{
+    switch (work->rc) {
+
+    case NGX_DECLINED:
+        return ngx_http_certmate_admin_refuse(r, work->status,
+                                              &work->problem);
+
+    case NGX_CERTMATE_STORE_FULL:
+        return ngx_http_certmate_admin_full(r);
+
+    case NGX_ABORT:
+    case NGX_AGAIN:
+        return ngx_http_certmate_admin_unavailable(r);
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+
+/* a store's failed write, for ngx_http_certmate_admin_failed() */
+
+static ngx_int_t
+ngx_http_certmate_admin_stored(ngx_int_t rc)
+{
+    return (rc == NGX_ERROR) ? NGX_ABORT : rc;
 }
 
 

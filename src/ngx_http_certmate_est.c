@@ -57,6 +57,16 @@ struct ngx_http_certmate_est_ctx_s {
     ngx_str_t                    who;       /* for the log */
     X509                        *cert;      /* the client's, admitted */
     ngx_certmate_ca_request_t    req;
+
+    /* the issuance, off the event loop */
+    ngx_certmate_ca_signing_t   *ca;
+    u_char                      *old;
+    u_char                       id[EVP_MAX_MD_SIZE];
+    ngx_uint_t                   enrolled;
+    ngx_certmate_ca_issued_t     issued;
+    ngx_str_t                    serial;    /* superseded, to revoke */
+    ngx_certmate_audit_t        *revoke;    /* NULL: none */
+    ngx_int_t                    revoked;
 };
 
 
@@ -82,6 +92,9 @@ static ngx_int_t ngx_http_certmate_est_keygen(ngx_http_request_t *r,
     EVP_PKEY *key, void *data);
 static ngx_int_t ngx_http_certmate_est_issue(ngx_http_request_t *r,
     ngx_http_certmate_est_ctx_t *ctx);
+static ngx_int_t ngx_http_certmate_est_work(ngx_http_certmate_work_t *work);
+static ngx_int_t ngx_http_certmate_est_done(ngx_http_request_t *r,
+    ngx_http_certmate_work_t *work);
 static ngx_int_t ngx_http_certmate_est_cacerts(ngx_http_request_t *r);
 static ngx_int_t ngx_http_certmate_est_csrattrs(ngx_http_request_t *r,
     ngx_certmate_profile_t *profile);
@@ -975,27 +988,18 @@ static ngx_int_t
 ngx_http_certmate_est_issue(ngx_http_request_t *r,
     ngx_http_certmate_est_ctx_t *ctx)
 {
-    u_char                        *old;
     ngx_int_t                      rc;
-    ngx_str_t                      p7, serial, ders[NGX_CERTMATE_CHAIN_MAX];
-    ngx_uint_t                     n;
     unsigned int                   len;
-    ngx_certmate_audit_t          *audit;
-    ngx_certmate_problem_t         problem;
-    ngx_certmate_ca_issued_t       issued;
     ngx_http_certmate_loc_conf_t  *cmlcf;
-    u_char                         id[EVP_MAX_MD_SIZE];
 
     cmlcf = ngx_http_get_module_loc_conf(r, ngx_certmate_module);
 
-    old = NULL;
-
     if (ctx->op == NGX_HTTP_CERTMATE_EST_REENROLL) {
-        if (X509_digest(ctx->cert, EVP_sha256(), id, &len) != 1) {
+        if (X509_digest(ctx->cert, EVP_sha256(), ctx->id, &len) != 1) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        old = id;
+        ctx->old = ctx->id;
     }
 
     ctx->req.source = NGX_CERTMATE_SOURCE_EST;
@@ -1011,20 +1015,99 @@ ngx_http_certmate_est_issue(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_certmate_ca_issue(r->pool, &ctx->req, old, &issued, &problem,
-                               r->connection->log);
+    if (ctx->old && cmlcf->est_revoke_superseded) {
+        ctx->serial.data = (u_char *) ASN1_STRING_get0_data(
+                                          X509_get0_serialNumber(ctx->cert));
+        ctx->serial.len = ASN1_STRING_length(
+                                          X509_get0_serialNumber(ctx->cert));
 
-    switch (rc) {
+        ctx->revoke = ngx_http_certmate_audit(r, "serial.revoke", NULL, "");
+
+        if (ctx->revoke == NULL
+            || ngx_certmate_cert_serial(r->pool, ctx->cert,
+                                        &ctx->revoke->object)
+               != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    rc = ngx_certmate_ca_hold(r->pool, &ctx->ca, r->connection->log);
+
+    if (rc == NGX_BUSY) {
+        return ngx_http_certmate_est_not_ready(r);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_certmate_work(r, ngx_http_certmate_est_work,
+                                  ngx_http_certmate_est_done, ctx);
+}
+
+
+/*
+ * A thread of the pool: the certificate signed and stored, then the one
+ * it supersedes revoked; done again on the event loop, what was done
+ * is not
+ */
+
+static ngx_int_t
+ngx_http_certmate_est_work(ngx_http_certmate_work_t *work)
+{
+    ngx_http_certmate_est_ctx_t *ctx = work->data;
+
+    ngx_int_t  rc;
+
+    if (!ctx->enrolled) {
+        rc = ngx_certmate_ca_issue(work->pool, ctx->ca, &ctx->req, ctx->old,
+                                   &ctx->issued, &work->problem, work->log);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        ctx->enrolled = 1;
+    }
+
+    if (ctx->revoke == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_certmate_audit_detail(work->pool, ctx->revoke,
+                                       "reason superseded, by %V",
+                                       &ctx->issued.serial)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ctx->revoked = ngx_certmate_store_revoke(&ctx->serial, 4 /* superseded */,
+                                             ngx_time(), ctx->revoke,
+                                             work->log);
+
+    return (ctx->revoked == NGX_AGAIN) ? NGX_AGAIN : NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_certmate_est_done(ngx_http_request_t *r,
+    ngx_http_certmate_work_t *work)
+{
+    ngx_http_certmate_est_ctx_t *ctx = work->data;
+
+    ngx_str_t                 p7, ders[NGX_CERTMATE_CHAIN_MAX];
+    ngx_uint_t                n;
+    ngx_certmate_problem_t    problem;
+
+    switch (work->rc) {
 
     case NGX_OK:
         break;
 
     case NGX_DECLINED:
         return ngx_http_certmate_est_refuse(r, NGX_HTTP_UNAUTHORIZED,
-                                            &problem);
-
-    case NGX_BUSY:
-        return ngx_http_certmate_est_not_ready(r);
+                                            &work->problem);
 
     case NGX_CERTMATE_STORE_FULL:
         ngx_certmate_problem(r->pool, &problem, "store_full",
@@ -1039,44 +1122,22 @@ ngx_http_certmate_est_issue(ngx_http_request_t *r,
 
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "certmate est enrolled certificate %V for \"%V\", "
-                  "profile \"%V\", by %V", &issued.serial, &ctx->req.names[0],
-                  &ctx->profile->name, &ctx->who);
+                  "profile \"%V\", by %V", &ctx->issued.serial,
+                  &ctx->req.names[0], &ctx->profile->name, &ctx->who);
 
-    if (old && cmlcf->est_revoke_superseded) {
-        serial.data = (u_char *) ASN1_STRING_get0_data(
-                                     X509_get0_serialNumber(ctx->cert));
-        serial.len = ASN1_STRING_length(X509_get0_serialNumber(ctx->cert));
+    if (ctx->revoke && ctx->revoked == NGX_OK) {
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "certmate est revoked the superseded certificate");
 
-        audit = ngx_http_certmate_audit(r, "serial.revoke", NULL,
-                                        "reason superseded, by %V",
-                                        &issued.serial);
-
-        if (audit == NULL
-            || ngx_certmate_cert_serial(r->pool, ctx->cert, &audit->object)
-               != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        rc = ngx_certmate_store_revoke(&serial, 4 /* superseded */,
-                                       ngx_time(), audit,
-                                       r->connection->log);
-
-        if (rc == NGX_OK) {
-            ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                          "certmate est revoked the superseded "
-                          "certificate");
-
-        } else if (rc != NGX_BUSY) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "certmate est could not revoke the superseded "
-                          "certificate");
-        }
+    } else if (ctx->revoke && ctx->revoked != NGX_BUSY) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "certmate est could not revoke the superseded "
+                      "certificate");
     }
 
     /* the issued certificate, alone, as PKCS#7 certs-only */
 
-    if (ngx_certmate_cert_split(&issued.cert.chain, ders, &n) != NGX_OK
+    if (ngx_certmate_cert_split(&ctx->issued.cert.chain, ders, &n) != NGX_OK
         || ngx_http_certmate_est_pkcs7(r->pool, &ders[0], &p7) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -1,8 +1,8 @@
 
 /*
- * certmate: the request body in one piece, a reply of bytes and a key
- * made off the event loop, for the admin API, EST, the OCSP responder
- * and the CRL; the request's state.
+ * certmate: the request body in one piece, a reply of bytes, a key made
+ * and work done off the event loop, for the admin API, EST, the OCSP
+ * responder and the CRL; the request's state.
  */
 
 
@@ -15,12 +15,25 @@
 #endif
 
 
+/* the interval of a timer held while a thread works */
+#define NGX_HTTP_CERTMATE_HOLD  60000
+
+/*
+ * Works of a worker in threads at once: LMDB makes one write at a time
+ * anyway, and more threads decoding and signing at once take the
+ * worker's CPU from its handshakes, and hand back their replies in
+ * bursts, which the handshakes wait behind
+ */
+#define NGX_HTTP_CERTMATE_WORKS  1
+
+
 typedef struct {
     ngx_http_request_t         *request;
     ngx_uint_t                  type;
     EVP_PKEY                   *key;
     ngx_http_certmate_key_pt    handler;
     void                       *data;
+    ngx_event_t                 hold;
 } ngx_http_certmate_key_task_t;
 
 
@@ -29,6 +42,36 @@ static void ngx_http_certmate_key_thread(void *data, ngx_log_t *log);
 static void ngx_http_certmate_key_done(ngx_event_t *ev);
 #endif
 static void ngx_http_certmate_key_free(void *data);
+#if (NGX_THREADS)
+static void ngx_http_certmate_work_thread(void *data, ngx_log_t *log);
+static void ngx_http_certmate_work_done(ngx_event_t *ev);
+static void ngx_http_certmate_work_finish(ngx_http_certmate_work_t *work);
+static void ngx_http_certmate_work_next(void);
+#endif
+static ngx_int_t ngx_http_certmate_work_end(ngx_http_request_t *r,
+    ngx_http_certmate_work_t *work);
+static u_char *ngx_http_certmate_work_log(ngx_log_t *log, u_char *buf,
+    size_t len);
+#if (NGX_THREADS)
+static void ngx_http_certmate_hold(ngx_event_t *ev, void *data,
+    ngx_log_t *log);
+static void ngx_http_certmate_hold_handler(ngx_event_t *ev);
+#endif
+static ngx_int_t ngx_http_certmate_audit_vdetail(ngx_pool_t *pool,
+    ngx_certmate_audit_t *audit, const char *fmt, va_list args);
+
+
+#if (NGX_THREADS)
+
+/* of "thread_pool"; the module declares it */
+static ngx_str_t    ngx_http_certmate_thread_pool = ngx_string("default");
+
+static ngx_uint_t   ngx_http_certmate_working;
+static ngx_queue_t  ngx_http_certmate_waiting = {
+    &ngx_http_certmate_waiting, &ngx_http_certmate_waiting
+};
+
+#endif
 
 
 /*
@@ -208,7 +251,6 @@ ngx_http_certmate_make_key(ngx_http_request_t *r, ngx_uint_t type,
 #if (NGX_THREADS)
     ngx_thread_task_t             *task;
     ngx_thread_pool_t             *tp;
-    ngx_str_t                      name = ngx_string("default");
 #endif
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -222,7 +264,8 @@ ngx_http_certmate_make_key(ngx_http_request_t *r, ngx_uint_t type,
 #if (NGX_THREADS)
 
     task = NULL;
-    tp = ngx_thread_pool_get((ngx_cycle_t *) ngx_cycle, &name);
+    tp = ngx_thread_pool_get((ngx_cycle_t *) ngx_cycle,
+                             &ngx_http_certmate_thread_pool);
 
     if (tp && ngx_certmate_key_class(type) == NGX_CERTMATE_CLASS_RSA) {
         task = ngx_thread_task_alloc(r->pool,
@@ -264,6 +307,8 @@ ngx_http_certmate_make_key(ngx_http_request_t *r, ngx_uint_t type,
         r->main->count++;
         r->aio = 1;
 
+        ngx_http_certmate_hold(&kt->hold, kt, r->connection->log);
+
         return NGX_DONE;
     }
 
@@ -285,6 +330,8 @@ ngx_http_certmate_key_thread(void *data, ngx_log_t *log)
     ngx_http_certmate_key_task_t *kt = data;
 
     kt->key = ngx_certmate_key_generate(kt->type, log);
+
+    ERR_clear_error();
 }
 
 
@@ -293,14 +340,26 @@ ngx_http_certmate_key_done(ngx_event_t *ev)
 {
     ngx_http_certmate_key_task_t *kt = ev->data;
 
+    ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
     r = kt->request;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    if (kt->hold.timer_set) {
+        ngx_del_timer(&kt->hold);
+    }
 
     r->main->blocked--;
     r->aio = 0;
 
     ngx_http_finalize_request(r, kt->handler(r, kt->key, kt->data));
+
+    /* a request terminated meanwhile is closed by a posted one */
+
+    ngx_http_run_posted_requests(c);
 }
 
 #endif
@@ -318,6 +377,280 @@ ngx_http_certmate_key_free(void *data)
 
 
 /*
+ * Work that would hold the event loop (JSON and PEM parsing, signing, a
+ * write transaction and its fsync) in a thread of the "default" pool,
+ * so that the worker goes on serving handshakes meanwhile, one work of
+ * the worker at a time, the others waiting their turn; then "done" on
+ * the event loop.  Without a pool (nginx built without threads), both
+ * at once.  The work may use its pool, its log and what "data" points
+ * to, and nothing of the request.  Returns what "done" returns, or
+ * NGX_DONE while the work waits or a thread works.
+ */
+
+ngx_int_t
+ngx_http_certmate_work(ngx_http_request_t *r,
+    ngx_http_certmate_work_pt handler, ngx_http_certmate_done_pt done,
+    void *data)
+{
+    u_char                    *p;
+    ngx_log_t                 *log;
+    ngx_http_certmate_work_t  *work;
+#if (NGX_THREADS)
+    ngx_thread_task_t         *task;
+    ngx_thread_pool_t         *tp;
+#endif
+
+    log = r->connection->log;
+
+#if (NGX_THREADS)
+
+    task = NULL;
+    tp = ngx_thread_pool_get((ngx_cycle_t *) ngx_cycle,
+                             &ngx_http_certmate_thread_pool);
+
+    if (tp) {
+        task = ngx_thread_task_alloc(r->pool,
+                                     sizeof(ngx_http_certmate_work_t));
+        if (task == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        work = task->ctx;
+
+    } else
+#endif
+    {
+        work = ngx_pcalloc(r->pool, sizeof(ngx_http_certmate_work_t));
+        if (work == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    work->pool = ngx_create_pool(NGX_DEFAULT_POOL_SIZE, log);
+    if (work->pool == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    work->request = r;
+    work->handler = handler;
+    work->done = done;
+    work->data = data;
+
+    /*
+     * The work logs to the request's log with what its handler says of
+     * the request, said here: the handler reads the request, which a
+     * thread must not
+     */
+
+    p = ngx_pnalloc(work->pool, NGX_MAX_ERROR_STR);
+    if (p == NULL) {
+        goto failed;
+    }
+
+    work->context.data = p;
+
+    if (log->handler) {
+        p = log->handler(log, p, NGX_MAX_ERROR_STR);
+    }
+
+    work->context.len = p - work->context.data;
+
+    work->thread_log = *log;
+    work->thread_log.handler = ngx_http_certmate_work_log;
+    work->thread_log.data = work;
+    work->thread_log.action = NULL;
+
+    work->log = &work->thread_log;
+    work->pool->log = work->log;
+
+#if (NGX_THREADS)
+
+    if (task) {
+        task->handler = ngx_http_certmate_work_thread;
+        task->event.handler = ngx_http_certmate_work_done;
+        task->event.data = work;
+
+        work->task = task;
+        work->tp = tp;
+
+        if (ngx_http_certmate_working < NGX_HTTP_CERTMATE_WORKS) {
+            if (ngx_thread_task_post(tp, task) != NGX_OK) {
+                goto failed;
+            }
+
+            ngx_http_certmate_working++;
+
+        } else {
+            ngx_queue_insert_tail(&ngx_http_certmate_waiting, &work->queue);
+        }
+
+        r->main->blocked++;
+        r->main->count++;
+        r->aio = 1;
+
+        ngx_http_certmate_hold(&work->hold, work, log);
+
+        return NGX_DONE;
+    }
+
+#endif
+
+    work->rc = handler(work);
+
+    return ngx_http_certmate_work_end(r, work);
+
+failed:
+
+    ngx_destroy_pool(work->pool);
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+#if (NGX_THREADS)
+
+/* a thread of the pool; its OpenSSL error queue is its own */
+
+static void
+ngx_http_certmate_work_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_certmate_work_t *work = data;
+
+    work->rc = work->handler(work);
+
+    ERR_clear_error();
+}
+
+
+static void
+ngx_http_certmate_work_done(ngx_event_t *ev)
+{
+    ngx_http_certmate_work_t *work = ev->data;
+
+    ngx_http_certmate_working--;
+
+    ngx_http_certmate_work_finish(work);
+    ngx_http_certmate_work_next();
+}
+
+
+static void
+ngx_http_certmate_work_finish(ngx_http_certmate_work_t *work)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = work->request;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    if (work->hold.timer_set) {
+        ngx_del_timer(&work->hold);
+    }
+
+    r->main->blocked--;
+    r->aio = 0;
+
+    ngx_http_finalize_request(r, ngx_http_certmate_work_end(r, work));
+
+    /* a request terminated meanwhile is closed by a posted one */
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* the works waiting for their turn; one the pool refuses fails */
+
+static void
+ngx_http_certmate_work_next(void)
+{
+    ngx_queue_t               *q;
+    ngx_http_certmate_work_t  *work;
+
+    while (ngx_http_certmate_working < NGX_HTTP_CERTMATE_WORKS
+           && !ngx_queue_empty(&ngx_http_certmate_waiting))
+    {
+        q = ngx_queue_head(&ngx_http_certmate_waiting);
+        ngx_queue_remove(q);
+
+        work = ngx_queue_data(q, ngx_http_certmate_work_t, queue);
+
+        if (ngx_thread_task_post(work->tp, work->task) == NGX_OK) {
+            ngx_http_certmate_working++;
+            continue;
+        }
+
+        work->rc = NGX_ERROR;
+        ngx_http_certmate_work_finish(work);
+    }
+}
+
+#endif
+
+
+/*
+ * The reply, then the work's pool destroyed.  NGX_AGAIN: the store left
+ * the write to the event loop, which does the work again here.
+ */
+
+static ngx_int_t
+ngx_http_certmate_work_end(ngx_http_request_t *r,
+    ngx_http_certmate_work_t *work)
+{
+    ngx_int_t  rc;
+
+    if (work->rc == NGX_AGAIN) {
+        work->rc = work->handler(work);
+    }
+
+    rc = work->done(r, work);
+
+    ngx_destroy_pool(work->pool);
+
+    return rc;
+}
+
+
+static u_char *
+ngx_http_certmate_work_log(ngx_log_t *log, u_char *buf, size_t len)
+{
+    ngx_http_certmate_work_t *work = log->data;
+
+    return ngx_cpymem(buf, work->context.data,
+                      ngx_min(len, work->context.len));
+}
+
+
+#if (NGX_THREADS)
+
+/*
+ * A timer that is not cancelable, for as long as a thread works for
+ * the request: a worker shutting down waits for it rather than exit
+ * with the request, whose connection has no timer of its own meanwhile
+ */
+
+static void
+ngx_http_certmate_hold(ngx_event_t *ev, void *data, ngx_log_t *log)
+{
+    ev->handler = ngx_http_certmate_hold_handler;
+    ev->data = data;
+    ev->log = log;
+
+    ngx_add_timer(ev, NGX_HTTP_CERTMATE_HOLD);
+}
+
+
+static void
+ngx_http_certmate_hold_handler(ngx_event_t *ev)
+{
+    ngx_add_timer(ev, NGX_HTTP_CERTMATE_HOLD);
+}
+
+#endif
+
+
+/*
  * An event of the audit log for what the request does: its actor (the
  * admin token's name, the EST client), its client's address
  */
@@ -326,11 +659,10 @@ ngx_certmate_audit_t *
 ngx_http_certmate_audit(ngx_http_request_t *r, const char *type,
     ngx_str_t *object, const char *fmt, ...)
 {
-    u_char                   *p;
     va_list                   args;
+    ngx_int_t                 rc;
     ngx_certmate_audit_t     *audit;
     ngx_http_certmate_ctx_t  *ctx;
-    u_char                    detail[NGX_MAX_ERROR_STR];
 
     audit = ngx_pcalloc(r->pool, sizeof(ngx_certmate_audit_t));
     ctx = ngx_http_certmate_ctx(r);
@@ -340,18 +672,11 @@ ngx_http_certmate_audit(ngx_http_request_t *r, const char *type,
     }
 
     va_start(args, fmt);
-    p = ngx_vslprintf(detail, detail + sizeof(detail), fmt, args);
+    rc = ngx_http_certmate_audit_vdetail(r->pool, audit, fmt, args);
     va_end(args);
 
-    audit->detail.len = p - detail;
-
-    if (audit->detail.len) {
-        audit->detail.data = ngx_pnalloc(r->pool, audit->detail.len);
-        if (audit->detail.data == NULL) {
-            return NULL;
-        }
-
-        ngx_memcpy(audit->detail.data, detail, audit->detail.len);
+    if (rc != NGX_OK) {
+        return NULL;
     }
 
     audit->time = ngx_time();
@@ -365,4 +690,47 @@ ngx_http_certmate_audit(ngx_http_request_t *r, const char *type,
     }
 
     return audit;
+}
+
+
+/* the detail of an event, for work that knows it only when done */
+
+ngx_int_t
+ngx_http_certmate_audit_detail(ngx_pool_t *pool, ngx_certmate_audit_t *audit,
+    const char *fmt, ...)
+{
+    va_list    args;
+    ngx_int_t  rc;
+
+    va_start(args, fmt);
+    rc = ngx_http_certmate_audit_vdetail(pool, audit, fmt, args);
+    va_end(args);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_certmate_audit_vdetail(ngx_pool_t *pool, ngx_certmate_audit_t *audit,
+    const char *fmt, va_list args)
+{
+    u_char  *p;
+    u_char   detail[NGX_MAX_ERROR_STR];
+
+    p = ngx_vslprintf(detail, detail + sizeof(detail), fmt, args);
+
+    audit->detail.len = p - detail;
+
+    if (audit->detail.len == 0) {
+        return NGX_OK;
+    }
+
+    audit->detail.data = ngx_pnalloc(pool, audit->detail.len);
+    if (audit->detail.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(audit->detail.data, detail, audit->detail.len);
+
+    return NGX_OK;
 }
