@@ -1539,6 +1539,8 @@ ngx_http_certmate_admin_revoke(ngx_http_request_t *r, ngx_str_t *arg,
     ours = (rc == NGX_OK && (cert.source == NGX_CERTMATE_SOURCE_CA
                              || cert.source == NGX_CERTMATE_SOURCE_EST));
 
+    ngx_str_null(&serial);
+
     if (ours) {
         rc = ngx_certmate_ca_serial_parse(r->pool, &cert.serial, &serial);
     }
