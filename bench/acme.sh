@@ -98,10 +98,7 @@ t_start=$(date +%s)
 
 bench_build "$MODULE"
 
-ncpu=$(nproc)
-[ "$SERVER_CPU" -lt "$ncpu" ] && [ "$CLIENT_CPU" -lt "$ncpu" ] \
-    && [ "$SERVER_CPU" != "$CLIENT_CPU" ] \
-    || die "SERVER_CPU and CLIENT_CPU must be two of the $ncpu CPUs"
+bench_cpus
 
 hz=$(getconf CLK_TCK)
 
@@ -203,10 +200,6 @@ median() {
             else { m = (v[NR / 2] + v[NR / 2 + 1]) / 2 }
             printf (m >= 1000 ? "%.0f\n" : "%.4g\n"), m
         }'
-}
-
-ratio() {
-    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
 }
 
 # paired "A1 A2 ..." "B1 B2 ...": the median of the ratios Ai / Bi

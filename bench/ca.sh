@@ -54,14 +54,9 @@ t_start=$(date +%s)
 
 bench_build "$module"
 
-mkdir -p "$bin"
+bench_tools load
 
-gcc -Wall -Wextra -Werror -O2 -o "$bin/load" "$top/bench/load.c"
-
-ncpu=$(nproc)
-[ "$SERVER_CPU" -lt "$ncpu" ] && [ "$CLIENT_CPU" -lt "$ncpu" ] \
-    && [ "$SERVER_CPU" != "$CLIENT_CPU" ] \
-    || die "SERVER_CPU and CLIENT_CPU must be two of the $ncpu CPUs"
+bench_cpus
 
 hz=$(getconf CLK_TCK)
 
@@ -487,10 +482,6 @@ for s in cm ossl cmk floor; do
     med_rate[$s]=$(echo "${rates[$s]}" | median)
     med_cpu[$s]=$(echo "${cpus[$s]}" | median)
 done
-
-ratio() {
-    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
-}
 
 # paired S: the median of the per-round ratios of S's rate to openssl's
 paired() {

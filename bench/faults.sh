@@ -54,17 +54,9 @@ t_start=$(date +%s)
 
 bench_build "$module"
 
-mkdir -p "$bin"
+bench_tools handshake gencerts load
 
-for tool in handshake gencerts load; do
-    gcc -Wall -Wextra -Werror -O2 -o "$bin/$tool" "$top/bench/$tool.c" \
-        -lssl -lcrypto
-done
-
-ncpu=$(nproc)
-[ "$SERVER_CPU" -lt "$ncpu" ] && [ "$CLIENT_CPU" -lt "$ncpu" ] \
-    && [ "$SERVER_CPU" != "$CLIENT_CPU" ] \
-    || die "SERVER_CPU and CLIENT_CPU must be two of the $ncpu CPUs"
+bench_cpus
 
 
 # --- temporary directory, processes, cleanup ---------------------------------
@@ -156,10 +148,6 @@ median() {
             else { m = (v[NR / 2] + v[NR / 2 + 1]) / 2 }
             printf (m >= 100 ? "%.0f\n" : "%.3g\n"), m
         }'
-}
-
-ratio() {
-    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
 }
 
 

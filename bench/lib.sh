@@ -22,6 +22,31 @@ bench_build() {
     [ -f "$1" ] || die "$1 is missing"
 }
 
+# compiles the named C tools of bench/ into $bin
+bench_tools() {
+    local tool
+
+    mkdir -p "$bin"
+
+    for tool in "$@"; do
+        gcc -Wall -Wextra -Werror -O2 -o "$bin/$tool" "$top/bench/$tool.c" \
+            -lssl -lcrypto || die "cannot build bench/$tool.c"
+    done
+}
+
+# SERVER_CPU and CLIENT_CPU must be two CPUs of this machine; sets $ncpu
+bench_cpus() {
+    ncpu=$(nproc)
+    [ "$SERVER_CPU" -lt "$ncpu" ] && [ "$CLIENT_CPU" -lt "$ncpu" ] \
+        && [ "$SERVER_CPU" != "$CLIENT_CPU" ] \
+        || die "SERVER_CPU and CLIENT_CPU must be two of the $ncpu CPUs"
+}
+
+# a / b with two decimals
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
+}
+
 wait_gone() {
     local i=0
 

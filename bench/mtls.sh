@@ -50,11 +50,7 @@ hz=$(getconf CLK_TCK)
 
 bench_build "$module"
 
-mkdir -p "$bin"
-gcc -Wall -Wextra -Werror -O2 -o "$bin/handshake" "$top/bench/handshake.c" \
-    -lssl -lcrypto
-gcc -Wall -Wextra -Werror -O2 -o "$bin/crlgen" "$top/bench/crlgen.c" \
-    -lssl -lcrypto
+bench_tools handshake crlgen
 
 
 # --- temporary directories, processes, cleanup -------------------------------

@@ -50,17 +50,9 @@ t_start=$(date +%s)
 
 bench_build "$top/build/ngx_certmate_module.so"
 
-mkdir -p "$bin"
+bench_tools handshake gencerts load
 
-for tool in handshake gencerts load; do
-    gcc -Wall -Wextra -Werror -O2 -o "$bin/$tool" "$top/bench/$tool.c" \
-        -lssl -lcrypto
-done
-
-ncpu=$(nproc)
-[ "$SERVER_CPU" -lt "$ncpu" ] && [ "$CLIENT_CPU" -lt "$ncpu" ] \
-    && [ "$SERVER_CPU" != "$CLIENT_CPU" ] \
-    || die "SERVER_CPU and CLIENT_CPU must be two of the $ncpu CPUs"
+bench_cpus
 
 hz=$(getconf CLK_TCK)
 
