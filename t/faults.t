@@ -17,7 +17,6 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use HTTP::Tiny;
-use IO::Socket::SSL;
 use JSON::PP;
 use POSIX ();
 use Test::More;
@@ -143,7 +142,7 @@ $bad = 0;
 
 for my $id (sort keys %listed) {
     my $name = $listed{$id}{names}[0];
-    my $fp = fingerprint($name);
+    my $fp = $t->served_fingerprint($name);
 
     if (!$fp || substr($fp, 0, 32) ne $id) {
         diag("$name: served " . ($fp // 'nothing') . ", stored $id")
@@ -182,7 +181,7 @@ if ($shaker == 0) {
 
     while ($n < 100 || !-e $stop) {
         my $name = $names[$n++ % @names];
-        my $fp = fingerprint($name);
+        my $fp = $t->served_fingerprint($name);
         $failed++ unless $fp;
         $wrong++ if $fp && $fp ne $served{$name};
     }
@@ -232,9 +231,9 @@ SKIP: {
 
     my $crl = ca_crl();
 
-    is(fingerprint($names[0]), $served{$names[0]},
+    is($t->served_fingerprint($names[0]), $served{$names[0]},
        'read-only: a cached certificate is served');
-    ok(fingerprint($fresh), 'read-only: one not cached yet is served');
+    ok($t->served_fingerprint($fresh), 'read-only: one not cached yet is served');
 
     ($status, $json) = $t->import_cert($spare);
     is($status, 503, 'read-only: import 503');
@@ -257,7 +256,7 @@ SKIP: {
 
     ($status) = $t->import_cert($spare);
     is($status, 201, 'writable again: import 201');
-    is(fingerprint('spare.faults.test'), $spare->{fingerprint},
+    is($t->served_fingerprint('spare.faults.test'), $spare->{fingerprint},
        'writable again: served');
 
     ($status) = $t->admin('POST', "/v1/certificates/$done->[0][1]{id}/revoke");
@@ -279,9 +278,9 @@ $t->expect_log(qr/certmate store "\Q$store\E" was removed, write refused/);
 
 system('rm', '-rf', $store) == 0 or die "rm -rf $store failed";
 
-is(fingerprint($names[0]), $served{$names[0]},
+is($t->served_fingerprint($names[0]), $served{$names[0]},
    'deleted: a cached certificate is served');
-ok(fingerprint('bulk998.faults.test'), 'deleted: one not cached yet too');
+ok($t->served_fingerprint('bulk998.faults.test'), 'deleted: one not cached yet too');
 
 ($status, $json) = $t->import_cert($other);
 is($status, 503, 'deleted: import 503');
@@ -295,7 +294,7 @@ like($t->read_log,
      qr/\[alert\].*certmate store "\Q$store\E" was removed, write refused/,
      'deleted: logged');
 
-is(fingerprint($names[1]), $served{$names[1]}, 'deleted: still serving');
+is($t->served_fingerprint($names[1]), $served{$names[1]}, 'deleted: still serving');
 is(scalar(@killed = $t->read_log =~ /exited on signal/g), 3,
    'deleted: no process crashed');
 
@@ -400,23 +399,3 @@ sub list {
     return @items;
 }
 
-
-# the SHA-256 fingerprint of the certificate served for a name, or undef
-
-sub fingerprint {
-    my ($name) = @_;
-
-    my $ssl = IO::Socket::SSL->new(
-        PeerAddr => '127.0.0.1:' . $t->port('https'),
-        SSL_hostname => $name,
-        SSL_verify_mode => SSL_VERIFY_NONE,
-        SSL_session_cache_size => 0,
-        Timeout => 10,
-    ) or return undef;
-
-    (my $fp = $ssl->get_fingerprint('sha256')) =~ s/^sha256\$//;
-    $ssl->close(SSL_no_shutdown => 1);
-    $fp =~ s/://g;
-
-    return lc $fp;
-}

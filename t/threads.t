@@ -18,7 +18,6 @@ use lib "$FindBin::Bin/lib";
 
 use IO::Select;
 use IO::Socket::INET;
-use IO::Socket::SSL;
 use JSON::PP;
 use POSIX ();
 use Test::More;
@@ -82,7 +81,7 @@ close $leaving;
 my $served = 0;
 
 for (1 .. 20) {
-    $served++ if (fingerprint('live.example.com') // '') eq $live->{fingerprint};
+    $served++ if ($t->served_fingerprint('live.example.com') // '') eq $live->{fingerprint};
 }
 
 is($served, 20, 'the worker answers every handshake meanwhile');
@@ -100,11 +99,11 @@ my $reply = join '', <$waiting>;
 like($reply, qr{^HTTP/1\.1 201 }, 'with 201');
 
 ok($t->wait_for(sub {
-    (fingerprint('late.example.com') // '') eq $late->{fingerprint};
+    ($t->served_fingerprint('late.example.com') // '') eq $late->{fingerprint};
 }, 5), 'its certificate is served');
 
 ok($t->wait_for(sub {
-    (fingerprint('gone.example.com') // '') eq $gone->{fingerprint};
+    ($t->served_fingerprint('gone.example.com') // '') eq $gone->{fingerprint};
 }, 5), 'and the one whose client left');
 
 like($t->read_log, qr/certmate imported certificate \w+ for "gone\.example\.com"/,
@@ -149,7 +148,7 @@ my $grown = $t->cert('grown', names => ['grown.example.com']);
 is(($t->import_cert($grown))[0], 201, 'an import in the grown map');
 like($t->read_log, qr/\[notice\].*was grown by another process, adopting/,
      'the map adopted');
-is(fingerprint('grown.example.com'), $grown->{fingerprint},
+is($t->served_fingerprint('grown.example.com'), $grown->{fingerprint},
    'and the certificate served');
 
 $t->stop;
@@ -221,23 +220,3 @@ sub import_request {
     return $s;
 }
 
-
-# the SHA-256 fingerprint of the certificate served for a name, or undef
-
-sub fingerprint {
-    my ($name) = @_;
-
-    my $ssl = IO::Socket::SSL->new(
-        PeerAddr => '127.0.0.1:' . $t->port('https'),
-        SSL_hostname => $name,
-        SSL_verify_mode => SSL_VERIFY_NONE,
-        SSL_session_cache_size => 0,
-        Timeout => 5,
-    ) or return undef;
-
-    (my $fp = $ssl->get_fingerprint('sha256')) =~ s/^sha256\$//;
-    $ssl->close(SSL_no_shutdown => 1);
-    $fp =~ s/://g;
-
-    return lc $fp;
-}

@@ -528,6 +528,29 @@ sub handshake {
     return \%r;
 }
 
+# the SHA-256 fingerprint (lowercase hex) of the certificate served for a
+# name, by IO::Socket::SSL without a session cache; undef: no handshake
+
+sub served_fingerprint {
+    my ($self, $name, %opts) = @_;
+
+    require IO::Socket::SSL;
+
+    my $ssl = IO::Socket::SSL->new(
+        PeerAddr => '127.0.0.1:' . $self->port($opts{port} || 'https'),
+        SSL_hostname => $name,
+        SSL_verify_mode => IO::Socket::SSL::SSL_VERIFY_NONE(),
+        SSL_session_cache_size => 0,
+        Timeout => 10,
+    ) or return undef;
+
+    (my $fp = $ssl->get_fingerprint('sha256')) =~ s/^sha256\$//;
+    $ssl->close(SSL_no_shutdown => 1);
+    $fp =~ s/://g;
+
+    return lc $fp;
+}
+
 # --- helpers ------------------------------------------------------------
 
 # runs a command without a shell: output and error together
