@@ -1136,9 +1136,11 @@ ngx_http_certmate_admin_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 invalid:
 
+    /* the value is not shown: it may be the token itself */
+
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid token hash \"%V\", expected \"sha256:\" "
-                       "and 64 hex digits", &value[2]);
+                       "invalid hash of token \"%V\", expected \"sha256:\" "
+                       "and 64 hex digits", &value[1]);
     return NGX_CONF_ERROR;
 }
 

@@ -71,15 +71,15 @@ my @cases = (
       'a/b', 'default certificate name' ],
 
     [ "$store\ncertmate_admin_token ops sha1:" . '0' x 40 . ';',
-      qr/invalid token hash "sha1:0+", expected "sha256:" and 64 hex digits in \S+:(\d+)/,
+      qr/invalid hash of token "ops", expected "sha256:" and 64 hex digits in \S+:(\d+)/,
       'sha1:', 'token hash algorithm' ],
 
     [ "$store\ncertmate_admin_token ops sha256:" . 'g' x 64 . ';',
-      qr/invalid token hash "sha256:g+".* in \S+:(\d+)/, 'sha256:g',
+      qr/invalid hash of token "ops".* in \S+:(\d+)/, 'sha256:g',
       'token hash digits' ],
 
     [ "$store\ncertmate_admin_token ops sha256:abc;",
-      qr/invalid token hash "sha256:abc".* in \S+:(\d+)/, 'sha256:abc',
+      qr/invalid hash of token "ops".* in \S+:(\d+)/, 'sha256:abc',
       'token hash length' ],
 
     [ "$store\n$token\ncertmate_admin_token ops sha256:" . '1' x 64 . ';',
