@@ -534,8 +534,10 @@ done:
  * serial, the profile's extensions.  With a "source", a certificate
  * record is stored, with the key when it is ours ("kept"; else the
  * record is not served), and replaces "old".  NGX_DECLINED: the
- * request's EST token was used meanwhile; NGX_AGAIN: see the store's
- * writes in a thread.  Runs in a thread of a pool too.
+ * request's EST token was used meanwhile; NGX_CERTMATE_STORE_FULL and
+ * NGX_CERTMATE_STORE_FAILED: the store refused or failed the write;
+ * NGX_AGAIN: see the store's writes in a thread.  Runs in a thread of a
+ * pool too.
  */
 
 ngx_int_t
@@ -713,6 +715,10 @@ ngx_certmate_ca_issue(ngx_pool_t *pool, ngx_certmate_ca_signing_t *ca,
         if (rc == NGX_DECLINED) {
             ngx_certmate_problem(pool, problem, "token_used",
                                  "the enrollment token was used meanwhile");
+        }
+
+        if (rc == NGX_ERROR) {
+            rc = NGX_CERTMATE_STORE_FAILED;
         }
 
         if (rc != NGX_BUSY) {

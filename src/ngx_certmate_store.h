@@ -17,6 +17,9 @@
 /* a write refused because the store reached its max_size */
 #define NGX_CERTMATE_STORE_FULL    -100
 
+/* a write the store failed to make; the error log says why */
+#define NGX_CERTMATE_STORE_FAILED  -101
+
 
 typedef struct {
     ngx_uint_t  schema;

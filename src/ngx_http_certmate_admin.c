@@ -2380,6 +2380,10 @@ ngx_http_certmate_admin_issued(ngx_http_request_t *r, ngx_int_t rc,
         return ngx_http_certmate_admin_full(r);
     }
 
+    if (rc == NGX_CERTMATE_STORE_FAILED) {
+        return ngx_http_certmate_admin_unavailable(r);
+    }
+
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
 }
 

@@ -1116,6 +1116,13 @@ ngx_http_certmate_est_done(ngx_http_request_t *r,
         return ngx_http_certmate_est_refuse(r, NGX_HTTP_INSUFFICIENT_STORAGE,
                                             &problem);
 
+    case NGX_CERTMATE_STORE_FAILED:
+        ngx_certmate_problem(r->pool, &problem, "store_unavailable",
+                             "the certificate store failed; the error log "
+                             "says why");
+        return ngx_http_certmate_est_refuse(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                            &problem);
+
     default:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

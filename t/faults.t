@@ -6,8 +6,8 @@
 # holds); 1,000 admin writes, 50 at a time, while a client makes
 # handshakes (every write committed, no handshake failed); the store
 # made read-only and then deleted under the running nginx (serving goes
-# on, imports are refused with 503 and issuances with 500, the reason
-# is logged, no process crashes, and once the store is writable again
+# on, imports, issuances and EST enrollments are refused with 503, the
+# reason is logged, no process crashes, and once the store is writable again
 # the workers and the helper write to it).
 
 use strict;
@@ -18,6 +18,7 @@ use lib "$FindBin::Bin/lib";
 
 use HTTP::Tiny;
 use JSON::PP;
+use MIME::Base64 qw(encode_base64);
 use POSIX ();
 use Test::More;
 use Certmate::Test qw(slurp spew);
@@ -26,6 +27,8 @@ my $t = Certmate::Test->new(workers => 2);
 my $dir = $t->dir;
 my $store = "$dir/store";
 my $cli = "$Certmate::Test::TOP/scripts/certmate";
+
+spew("$dir/est.htpasswd", "alice:{PLAIN}wonderland\n");
 
 $t->conf(<<'EOF')->run;
 http {
@@ -43,6 +46,11 @@ http {
     server {
         listen 127.0.0.1:%%PORT_admin%%;
         location /certmate/ { certmate_admin; }
+
+        location /.well-known/est/ {
+            certmate_est;
+            certmate_est_auth basic %%DIR%%/est.htpasswd;
+        }
     }
 }
 EOF
@@ -214,11 +222,13 @@ is($wrong, 0, 'every handshake got its name\'s certificate');
 
 # --- the store read-only --------------------------------------------------
 
+is((enroll('est.faults.test'))[0], 200, 'writable: an EST enrollment 200');
+
 my $spare = $t->cert('spare', names => ['spare.faults.test']);
 my $fresh = 'bulk999.faults.test';
 
 SKIP: {
-    skip 'chattr +i does not work in ' . $dir, 14
+    skip 'chattr +i does not work in ' . $dir, 17
         if system('chattr', '+i', "$store/data.mdb", $store);
 
     # the helper, stapling the certificates issued above, may be caught
@@ -242,7 +252,13 @@ SKIP: {
 
     ($status, $json) = $t->admin('POST', '/v1/certificates/issue',
                                  json => { names => ['ro.faults.test'] });
-    is($status, 500, 'read-only: issue 500');
+    is($status, 503, 'read-only: issue 503');
+    is($json->{error}, 'store_unavailable', 'read-only: store_unavailable');
+
+    my ($code, $body) = enroll('ro-est.faults.test');
+    is($code, 503, 'read-only: EST enrollment 503');
+    like($body, qr/^the certificate store failed; the error log says why$/,
+         'read-only: EST enrollment, the reason');
 
     like($t->read_log,
          qr/\[crit\].*mdb_txn_commit\(\) failed \(1: Operation not permitted\)/,
@@ -286,9 +302,14 @@ ok($t->served_fingerprint('bulk998.faults.test'), 'deleted: one not cached yet t
 is($status, 503, 'deleted: import 503');
 is($json->{error}, 'store_unavailable', 'deleted: store_unavailable');
 
-($status) = $t->admin('POST', '/v1/certificates/issue',
-                      json => { names => ['gone.faults.test'] });
-is($status, 500, 'deleted: issue 500');
+($status, $json) = $t->admin('POST', '/v1/certificates/issue',
+                              json => { names => ['gone.faults.test'] });
+is($status, 503, 'deleted: issue 503');
+is($json->{error}, 'store_unavailable', 'deleted: issue store_unavailable');
+
+my ($code, $body) = enroll('gone-est.faults.test');
+is($code, 503, 'deleted: EST enrollment 503');
+like($body, qr/store failed/, 'deleted: EST enrollment, the reason');
 
 like($t->read_log,
      qr/\[alert\].*certmate store "\Q$store\E" was removed, write refused/,
@@ -374,6 +395,28 @@ sub writes {
 
 
 # the number of the CA's CRL in the store
+
+# an EST simpleenroll of a new key for $name: (status, body)
+
+sub enroll {
+    my ($name) = @_;
+
+    Certmate::Test::openssl('req', '-new', '-newkey', 'ec', '-pkeyopt',
+                            'ec_paramgen_curve:P-256', '-nodes', '-keyout',
+                            "$dir/$name.key", '-subj', "/CN=$name",
+                            '-outform', 'DER', '-out', "$dir/$name.der");
+    my $r = HTTP::Tiny->new(timeout => 30)->request('POST',
+        'http://127.0.0.1:' . $t->port('admin')
+        . '/.well-known/est/simpleenroll', {
+            headers => { Authorization => 'Basic '
+                             . encode_base64('alice:wonderland', ''),
+                         'Content-Type' => 'application/pkcs10' },
+            content => encode_base64(slurp("$dir/$name.der")),
+        });
+
+    return ($r->{status}, $r->{content});
+}
+
 
 sub ca_crl {
     my (undef, $json) = $t->admin('GET', '/v1/ca');
