@@ -27,6 +27,8 @@
 #   ACME_NAMES   names kept by certmate_acme [4]
 #   VALIDITY     lifetime of pebble's certificates, seconds [120]
 #   CLIENTS      client certificates in use at any time [8]
+#   THREADS      threads of nginx's pool "default", where the writes run
+#                [nginx's own default, 32]
 #   CERTMATE_KEEP=1  keep the temporary directory
 
 use strict;
@@ -52,6 +54,7 @@ my $cache = $ENV{CACHE} || 100;
 my $acme_names = $ENV{ACME_NAMES} || 4;
 my $validity = $ENV{VALIDITY} || 120;
 my $clients = $ENV{CLIENTS} || 8;
+my $pool = $ENV{THREADS} ? "thread_pool default threads=$ENV{THREADS};" : '';
 
 $| = 1;
 
@@ -63,6 +66,7 @@ my $bundle = $pebble->ca_bundle;
 my @acme = map { "acme$_.example.com" } 1 .. $acme_names;
 
 $t->conf(<<"EOF")->run;
+$pool
 http {
     certmate_store %%DIR%%/store max_size=512m;
     certmate_certificate_cache $cache;
