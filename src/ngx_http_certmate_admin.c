@@ -44,7 +44,6 @@
 #define NGX_HTTP_CERTMATE_BODY_OPTIONAL   2
 
 #define NGX_HTTP_UNPROCESSABLE_ENTITY     422
-#define NGX_HTTP_INSUFFICIENT_STORAGE     507
 
 
 typedef ngx_int_t (*ngx_http_certmate_admin_pt)(ngx_http_request_t *r,
@@ -2363,6 +2362,8 @@ static ngx_int_t
 ngx_http_certmate_admin_issued(ngx_http_request_t *r, ngx_int_t rc,
     ngx_certmate_problem_t *problem)
 {
+    ngx_uint_t  status;
+
     if (rc == NGX_DECLINED) {
         return ngx_http_certmate_admin_refuse(r,
                                               NGX_HTTP_UNPROCESSABLE_ENTITY,
@@ -2376,12 +2377,9 @@ ngx_http_certmate_admin_issued(ngx_http_request_t *r, ngx_int_t rc,
                                               problem);
     }
 
-    if (rc == NGX_CERTMATE_STORE_FULL) {
-        return ngx_http_certmate_admin_full(r);
-    }
-
-    if (rc == NGX_CERTMATE_STORE_FAILED) {
-        return ngx_http_certmate_admin_unavailable(r);
+    if (rc == NGX_CERTMATE_STORE_FULL || rc == NGX_CERTMATE_STORE_FAILED) {
+        status = ngx_http_certmate_store_refused(r->pool, rc, problem);
+        return ngx_http_certmate_admin_refuse(r, status, problem);
     }
 
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -2652,28 +2650,27 @@ ngx_http_certmate_admin_location(ngx_http_request_t *r, ngx_str_t *id)
 static ngx_int_t
 ngx_http_certmate_admin_unavailable(ngx_http_request_t *r)
 {
+    ngx_uint_t              status;
     ngx_certmate_problem_t  problem;
 
-    ngx_certmate_problem(r->pool, &problem, "store_unavailable",
-                         "the certificate store failed; the error log "
-                         "says why");
+    status = ngx_http_certmate_store_refused(r->pool,
+                                             NGX_CERTMATE_STORE_FAILED,
+                                             &problem);
 
-    return ngx_http_certmate_admin_refuse(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                          &problem);
+    return ngx_http_certmate_admin_refuse(r, status, &problem);
 }
 
 
 static ngx_int_t
 ngx_http_certmate_admin_full(ngx_http_request_t *r)
 {
+    ngx_uint_t              status;
     ngx_certmate_problem_t  problem;
 
-    ngx_certmate_problem(r->pool, &problem, "store_full",
-                         "the store is full; raise \"max_size\" of "
-                         "\"certmate_store\"");
+    status = ngx_http_certmate_store_refused(r->pool, NGX_CERTMATE_STORE_FULL,
+                                             &problem);
 
-    return ngx_http_certmate_admin_refuse(r, NGX_HTTP_INSUFFICIENT_STORAGE,
-                                          &problem);
+    return ngx_http_certmate_admin_refuse(r, status, &problem);
 }
 
 

@@ -47,8 +47,6 @@
 #define NGX_HTTP_CERTMATE_EST_BOUNDARY    "certmate-est-boundary"
 #define NGX_HTTP_CERTMATE_EST_EXPORTER    "EXPORTER-Channel-Binding"
 
-#define NGX_HTTP_INSUFFICIENT_STORAGE     507
-
 
 struct ngx_http_certmate_est_ctx_s {
     ngx_uint_t                   op;
@@ -1097,7 +1095,7 @@ ngx_http_certmate_est_done(ngx_http_request_t *r,
     ngx_http_certmate_est_ctx_t *ctx = work->data;
 
     ngx_str_t                 p7, ders[NGX_CERTMATE_CHAIN_MAX];
-    ngx_uint_t                n;
+    ngx_uint_t                n, status;
     ngx_certmate_problem_t    problem;
 
     switch (work->rc) {
@@ -1110,18 +1108,9 @@ ngx_http_certmate_est_done(ngx_http_request_t *r,
                                             &work->problem);
 
     case NGX_CERTMATE_STORE_FULL:
-        ngx_certmate_problem(r->pool, &problem, "store_full",
-                             "the store is full; raise \"max_size\" of "
-                             "\"certmate_store\"");
-        return ngx_http_certmate_est_refuse(r, NGX_HTTP_INSUFFICIENT_STORAGE,
-                                            &problem);
-
     case NGX_CERTMATE_STORE_FAILED:
-        ngx_certmate_problem(r->pool, &problem, "store_unavailable",
-                             "the certificate store failed; the error log "
-                             "says why");
-        return ngx_http_certmate_est_refuse(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                            &problem);
+        status = ngx_http_certmate_store_refused(r->pool, work->rc, &problem);
+        return ngx_http_certmate_est_refuse(r, status, &problem);
 
     default:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

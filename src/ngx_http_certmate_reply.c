@@ -168,6 +168,29 @@ ngx_http_certmate_skip_body(ngx_http_request_t *r)
 }
 
 
+/*
+ * A store write refused (NGX_CERTMATE_STORE_FULL) or failed (any other
+ * "rc"): the problem, and the status that goes with it
+ */
+
+ngx_uint_t
+ngx_http_certmate_store_refused(ngx_pool_t *pool, ngx_int_t rc,
+    ngx_certmate_problem_t *problem)
+{
+    if (rc == NGX_CERTMATE_STORE_FULL) {
+        ngx_certmate_problem(pool, problem, "store_full",
+                             "the store is full; raise \"max_size\" of "
+                             "\"certmate_store\"");
+        return NGX_HTTP_INSUFFICIENT_STORAGE;
+    }
+
+    ngx_certmate_problem(pool, problem, "store_unavailable",
+                         "the certificate store failed; the error log "
+                         "says why");
+    return NGX_HTTP_SERVICE_UNAVAILABLE;
+}
+
+
 /* the status, and the body of that type; no body: the header only */
 
 ngx_int_t

@@ -14,6 +14,9 @@
 #include "ngx_certmate_store.h"
 
 
+#define NGX_HTTP_INSUFFICIENT_STORAGE  507
+
+
 typedef ngx_int_t (*ngx_http_certmate_key_pt)(ngx_http_request_t *r,
     EVP_PKEY *key, void *data);
 
@@ -60,6 +63,8 @@ ngx_int_t ngx_http_certmate_read_body(ngx_http_request_t *r, size_t max,
 ngx_int_t ngx_http_certmate_skip_body(ngx_http_request_t *r);
 ngx_int_t ngx_http_certmate_send(ngx_http_request_t *r, ngx_uint_t status,
     char *type, ngx_str_t *body);
+ngx_uint_t ngx_http_certmate_store_refused(ngx_pool_t *pool, ngx_int_t rc,
+    ngx_certmate_problem_t *problem);
 ngx_int_t ngx_http_certmate_make_key(ngx_http_request_t *r, ngx_uint_t type,
     ngx_http_certmate_key_pt handler, void *data);
 ngx_int_t ngx_http_certmate_work(ngx_http_request_t *r,
