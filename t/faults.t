@@ -18,7 +18,6 @@ use lib "$FindBin::Bin/lib";
 
 use HTTP::Tiny;
 use JSON::PP;
-use MIME::Base64 qw(encode_base64);
 use POSIX ();
 use Test::More;
 use Certmate::Test qw(slurp spew);
@@ -222,7 +221,8 @@ is($wrong, 0, 'every handshake got its name\'s certificate');
 
 # --- the store read-only --------------------------------------------------
 
-is((enroll('est.faults.test'))[0], 200, 'writable: an EST enrollment 200');
+is(($t->est_enroll('est.faults.test'))[0], 200,
+   'writable: an EST enrollment 200');
 
 my $spare = $t->cert('spare', names => ['spare.faults.test']);
 my $fresh = 'bulk999.faults.test';
@@ -255,7 +255,7 @@ SKIP: {
     is($status, 503, 'read-only: issue 503');
     is($json->{error}, 'store_unavailable', 'read-only: store_unavailable');
 
-    my ($code, $body) = enroll('ro-est.faults.test');
+    my ($code, $body) = $t->est_enroll('ro-est.faults.test');
     is($code, 503, 'read-only: EST enrollment 503');
     like($body, qr/^the certificate store failed; the error log says why$/,
          'read-only: EST enrollment, the reason');
@@ -307,7 +307,7 @@ is($json->{error}, 'store_unavailable', 'deleted: store_unavailable');
 is($status, 503, 'deleted: issue 503');
 is($json->{error}, 'store_unavailable', 'deleted: issue store_unavailable');
 
-my ($code, $body) = enroll('gone-est.faults.test');
+my ($code, $body) = $t->est_enroll('gone-est.faults.test');
 is($code, 503, 'deleted: EST enrollment 503');
 like($body, qr/store failed/, 'deleted: EST enrollment, the reason');
 
@@ -395,28 +395,6 @@ sub writes {
 
 
 # the number of the CA's CRL in the store
-
-# an EST simpleenroll of a new key for $name: (status, body)
-
-sub enroll {
-    my ($name) = @_;
-
-    Certmate::Test::openssl('req', '-new', '-newkey', 'ec', '-pkeyopt',
-                            'ec_paramgen_curve:P-256', '-nodes', '-keyout',
-                            "$dir/$name.key", '-subj', "/CN=$name",
-                            '-outform', 'DER', '-out', "$dir/$name.der");
-    my $r = HTTP::Tiny->new(timeout => 30)->request('POST',
-        'http://127.0.0.1:' . $t->port('admin')
-        . '/.well-known/est/simpleenroll', {
-            headers => { Authorization => 'Basic '
-                             . encode_base64('alice:wonderland', ''),
-                         'Content-Type' => 'application/pkcs10' },
-            content => encode_base64(slurp("$dir/$name.der")),
-        });
-
-    return ($r->{status}, $r->{content});
-}
-
 
 sub ca_crl {
     my (undef, $json) = $t->admin('GET', '/v1/ca');

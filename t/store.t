@@ -11,7 +11,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use Test::More;
-use Certmate::Test qw(slurp);
+use Certmate::Test qw(slurp spew);
 
 my $t = Certmate::Test->new;
 my $dir = $t->dir;
@@ -21,11 +21,14 @@ system('cc', '-O2', '-Wall', '-Werror', '-o', "$dir/store-tool",
        "$Certmate::Test::TOP/t/tools/store-tool.c", '-llmdb') == 0
     or BAIL_OUT('cannot build t/tools/store-tool.c');
 
+spew("$dir/est.htpasswd", "alice:{PLAIN}wonderland\n");
+
 my $conf = <<'EOF';
 http {
     access_log off;
 
     certmate_store %%DIR%%/store max_size=64k;
+    certmate_ca;
     certmate_admin_token ops sha256:2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b;
 
     server {
@@ -36,6 +39,11 @@ http {
     server {
         listen 127.0.0.1:%%PORT_admin%%;
         location /certmate/ { certmate_admin; }
+
+        location /.well-known/est/ {
+            certmate_est;
+            certmate_est_auth basic %%DIR%%/est.htpasswd;
+        }
     }
 }
 EOF
@@ -88,6 +96,12 @@ is($status, 507, "store full after $n imports: 507");
 is($json->{error}, 'store_full', 'store full: JSON');
 like($json->{message}, qr/max_size/, 'store full: message names max_size');
 like($t->read_log, qr/\[alert\].*is full/, 'store full: alert');
+
+my $body;
+($status, $body) = $t->est_enroll('est.example.com');
+is($status, 507, 'store full: EST enrollment 507');
+like($body, qr/^the store is full; raise "max_size" of "certmate_store"$/,
+     'store full: EST enrollment, the reason');
 
 is($t->handshake('a.example.com')->{fingerprint}, $a->{fingerprint},
    'store full: still serving');

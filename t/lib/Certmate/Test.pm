@@ -26,7 +26,7 @@ use IO::Socket::INET;
 use IPC::Open3;
 use Digest::SHA qw(sha256_hex);
 use JSON::PP;
-use MIME::Base64 qw(decode_base64);
+use MIME::Base64 qw(decode_base64 encode_base64);
 use POSIX qw(WNOHANG);
 use Symbol qw(gensym);
 use Test::More;
@@ -496,6 +496,29 @@ sub import_cert {
         certificate => $cert->{pem},
         private_key => scalar slurp($cert->{key}),
     });
+}
+
+# an EST simpleenroll of a new P-256 key for $name, through curl with
+# basic auth (user => 'alice:wonderland'): (status, body)
+
+sub est_enroll {
+    my ($self, $name, %opts) = @_;
+
+    my $base = "$self->{dir}/$name";
+
+    openssl('req', '-new', newkey('ec-p256'), '-nodes', '-keyout',
+            "$base.key", '-subj', "/CN=$name", '-outform', 'DER',
+            '-out', "$base.der");
+    $self->write_file('request', encode_base64(slurp("$base.der")));
+
+    my $status = run_cmd('curl', '-s', '-o', "$self->{dir}/body",
+        '-w', '%{http_code}', '-u', $opts{user} || 'alice:wonderland',
+        '-H', 'Content-Type: application/pkcs10',
+        '--data-binary', "\@$self->{dir}/request",
+        'http://127.0.0.1:' . $self->port($opts{port} || 'admin')
+        . '/.well-known/est/simpleenroll');
+
+    return ($status, scalar slurp("$self->{dir}/body"));
 }
 
 # a TLS handshake with openssl s_client: {fingerprint, alert, output}
