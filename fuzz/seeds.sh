@@ -1,7 +1,8 @@
 #!/bin/bash
 # Writes the seed corpora of the fuzz targets into DIR/corpus/TARGET
-# (and the CA the ocsp target imports into DIR/ocsp-ca), made afresh with
-# openssl: no key is committed.  Usage: fuzz/seeds.sh DIR
+# (and the CA the ocsp target imports into DIR/ocsp-ca, the CA and the
+# certificate of the ocsp-answer target's answers in DIR/ocsp-answer-ca),
+# made afresh with openssl: no key is committed.  Usage: fuzz/seeds.sh DIR
 
 set -eu
 
@@ -14,7 +15,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
 
-for t in cert csr admin acme crl store ocsp; do
+for t in cert csr admin acme crl store ocsp ocsp-answer; do
     mkdir -p "$out/corpus/$t"
 done
 
@@ -152,6 +153,28 @@ for args in "-serial 0x1234" "-serial 0x01 -serial 0x02 -no_nonce" \
     seed ocsp "post-$i" < req$i.der
     printf '/ocsp/%s' "$(base64 -w 0 < req$i.der | sed 's|/|%2F|g; s|+|%2B|g')" \
         | seed ocsp "get-$i"
+    i=$((i + 1))
+done
+
+# a foreign CA's OCSP answers, its responder the intermediate of the CRLs
+# (ec.pem and rsa.pem revoked): revoked, unknown, without certificates,
+# of two certificates, by SHA-256
+
+mkdir -p "$out/ocsp-answer-ca"
+cp int.pem "$out/ocsp-answer-ca/issuer.pem"
+cp ec.pem "$out/ocsp-answer-ca/cert.pem"
+
+i=0
+for args in "-cert ec.pem" "-serial 0x1234" "-cert ec.pem -no_nonce" \
+            "-cert ec.pem -cert rsa.pem" "-sha256 -cert ec.pem"; do
+    # shellcheck disable=SC2086
+    q ocsp -issuer int.pem $args -reqout oreq$i.der
+    extra=
+    [ $i -eq 2 ] && extra=-resp_no_certs
+    # shellcheck disable=SC2086
+    q ocsp -index ca/index.txt -rsigner int.pem -rkey ec384.key -CA int.pem \
+         -ndays 7 $extra -reqin oreq$i.der -respout oresp$i.der
+    seed ocsp-answer "$i" < oresp$i.der
     i=$((i + 1))
 done
 

@@ -72,6 +72,8 @@ static X509 *ngx_certmate_crl_signer(ngx_certmate_revocation_fetch_t *f,
 static ngx_int_t ngx_certmate_crl_entries(ngx_pool_t *pool, X509_CRL *crl,
     ngx_certmate_crl_entry_t **entries, ngx_uint_t *n);
 static void ngx_certmate_ocsp_done(ngx_certmate_http_t *http);
+static const char *ngx_certmate_ocsp_answer(ngx_str_t *der, X509 *issuer,
+    OCSP_CERTID *id, ngx_certmate_revocation_t *answer);
 static time_t ngx_certmate_revocation_retry(ngx_uint_t failures,
     time_t interval);
 static void ngx_certmate_revocation_done(ngx_certmate_revocation_fetch_t *f);
@@ -795,23 +797,9 @@ ngx_certmate_ocsp_done(ngx_certmate_http_t *http)
 {
     ngx_certmate_revocation_fetch_t *f = http->data;
 
-    int                     status, reason;
-    time_t                  now, valid;
-    ngx_log_t              *log;
-    X509_STORE             *store;
-    const char             *error;
-    const u_char           *p;
-    STACK_OF(X509)         *certs;
-    OCSP_RESPONSE          *resp;
-    OCSP_BASICRESP         *basic;
-    ASN1_GENERALIZEDTIME   *rev, *this_update, *next_update;
-
-    log = http->log;
-    resp = NULL;
-    basic = NULL;
-    store = NULL;
-    certs = NULL;
-    error = NULL;
+    time_t                      now, valid;
+    const char                 *error;
+    ngx_certmate_revocation_t   answer;
 
     ngx_time_update();
     now = ngx_time();
@@ -821,14 +809,85 @@ ngx_certmate_ocsp_done(ngx_certmate_http_t *http)
         goto failed;
     }
 
-    p = http->response.data;
-    resp = d2i_OCSP_RESPONSE(NULL, &p, http->response.len);
+    error = ngx_certmate_ocsp_answer(&http->response, f->issuer, f->id,
+                                     &answer);
+    if (error) {
+        f->entry.error.data = (u_char *) error;
+        f->entry.error.len = ngx_strlen(error);
+        goto failed;
+    }
+
+    f->entry.answered = 1;
+    f->entry.answer = answer;
+    f->entry.answer.fetched = now;
+    f->entry.failures = 0;
+
+    valid = answer.next_update > now ? (answer.next_update - now) / 2
+                                     : NGX_CERTMATE_REVOCATION_REFRESH;
+
+    f->entry.next_fetch = now + ngx_max(valid, NGX_CERTMATE_REVOCATION_RETRY);
+
+    if (ngx_certmate_store_ocsp_put(&f->entry, http->log) == NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, http->log, 0,
+                      "certmate OCSP answer from \"%V\": %s",
+                      &f->entry.url,
+                      answer.status == NGX_CERTMATE_SERIAL_GOOD ? "good"
+                      : answer.status == NGX_CERTMATE_SERIAL_REVOKED
+                        ? "revoked" : "unknown");
+    }
+
+    ngx_certmate_revocation_done(f);
+    return;
+
+failed:
+
+    f->entry.failures++;
+    f->entry.next_fetch = now
+                          + ngx_certmate_revocation_retry(f->entry.failures,
+                                            NGX_CERTMATE_REVOCATION_REFRESH);
+
+    ngx_ssl_error(NGX_LOG_ERR, http->log, 0,
+                  "certmate cannot take an OCSP answer from \"%V\": %V, "
+                  "retrying in %T s", &f->entry.url, &f->entry.error,
+                  f->entry.next_fetch - now);
+
+    (void) ngx_certmate_store_ocsp_put(&f->entry, http->log);
+
+    ngx_certmate_revocation_done(f);
+}
+
+
+/*
+ * A responder's answer (DER) of the certificate "id", signed for
+ * "issuer", into "answer" (all but "fetched"): NULL, or what is wrong
+ * with it
+ */
+
+static const char *
+ngx_certmate_ocsp_answer(ngx_str_t *der, X509 *issuer, OCSP_CERTID *id,
+    ngx_certmate_revocation_t *answer)
+{
+    int                     status, reason;
+    X509_STORE             *store;
+    const char             *error;
+    const u_char           *p;
+    STACK_OF(X509)         *certs;
+    OCSP_RESPONSE          *resp;
+    OCSP_BASICRESP         *basic;
+    ASN1_GENERALIZEDTIME   *rev, *this_update, *next_update;
+
+    basic = NULL;
+    store = NULL;
+    certs = NULL;
+
+    p = der->data;
+    resp = d2i_OCSP_RESPONSE(NULL, &p, der->len);
 
     if (resp == NULL
         || OCSP_response_status(resp) != OCSP_RESPONSE_STATUS_SUCCESSFUL)
     {
         error = "not a successful OCSP response";
-        goto failed;
+        goto done;
     }
 
     basic = OCSP_response_get1_basic(resp);
@@ -836,26 +895,26 @@ ngx_certmate_ocsp_done(ngx_certmate_http_t *http)
     certs = sk_X509_new_null();
 
     if (basic == NULL || store == NULL || certs == NULL
-        || X509_STORE_add_cert(store, f->issuer) != 1
-        || sk_X509_push(certs, f->issuer) == 0)
+        || X509_STORE_add_cert(store, issuer) != 1
+        || sk_X509_push(certs, issuer) == 0)
     {
         error = "an unreadable OCSP response";
-        goto failed;
+        goto done;
     }
 
     X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN);
 
     if (OCSP_basic_verify(basic, certs, store, 0) != 1) {
         error = "an OCSP response not signed for the CA";
-        goto failed;
+        goto done;
     }
 
-    if (OCSP_resp_find_status(basic, f->id, &status, &reason, &rev,
+    if (OCSP_resp_find_status(basic, id, &status, &reason, &rev,
                               &this_update, &next_update)
         != 1)
     {
         error = "an OCSP response without the certificate";
-        goto failed;
+        goto done;
     }
 
     if (OCSP_check_validity(this_update, next_update,
@@ -863,55 +922,22 @@ ngx_certmate_ocsp_done(ngx_certmate_http_t *http)
         != 1)
     {
         error = "an OCSP response out of its validity";
-        goto failed;
+        goto done;
     }
 
-    f->entry.answered = 1;
-    f->entry.answer.status = (status == V_OCSP_CERTSTATUS_GOOD)
-                             ? NGX_CERTMATE_SERIAL_GOOD
-                             : (status == V_OCSP_CERTSTATUS_REVOKED)
-                               ? NGX_CERTMATE_SERIAL_REVOKED
-                               : NGX_CERTMATE_SERIAL_UNKNOWN;
-    f->entry.answer.reason = reason > 0 ? reason : 0;
-    f->entry.answer.revoked_at = rev ? ngx_certmate_cert_time(rev) : 0;
-    f->entry.answer.this_update = ngx_certmate_cert_time(this_update);
-    f->entry.answer.next_update = next_update
-                                  ? ngx_certmate_cert_time(next_update) : 0;
-    f->entry.answer.fetched = now;
-    f->entry.failures = 0;
+    error = NULL;
 
-    valid = f->entry.answer.next_update > now
-            ? (f->entry.answer.next_update - now) / 2
-            : NGX_CERTMATE_REVOCATION_REFRESH;
-
-    f->entry.next_fetch = now + ngx_max(valid, NGX_CERTMATE_REVOCATION_RETRY);
-
-    if (ngx_certmate_store_ocsp_put(&f->entry, log) == NGX_OK) {
-        ngx_log_error(NGX_LOG_INFO, log, 0,
-                      "certmate OCSP answer from \"%V\": %s",
-                      &f->entry.url, OCSP_cert_status_str(status));
-    }
-
-    goto done;
-
-failed:
-
-    if (error) {
-        f->entry.error.data = (u_char *) error;
-        f->entry.error.len = ngx_strlen(error);
-    }
-
-    f->entry.failures++;
-    f->entry.next_fetch = now
-                          + ngx_certmate_revocation_retry(f->entry.failures,
-                                            NGX_CERTMATE_REVOCATION_REFRESH);
-
-    ngx_ssl_error(NGX_LOG_ERR, log, 0,
-                  "certmate cannot take an OCSP answer from \"%V\": %V, "
-                  "retrying in %T s", &f->entry.url, &f->entry.error,
-                  f->entry.next_fetch - now);
-
-    (void) ngx_certmate_store_ocsp_put(&f->entry, log);
+    answer->status = (status == V_OCSP_CERTSTATUS_GOOD)
+                     ? NGX_CERTMATE_SERIAL_GOOD
+                     : (status == V_OCSP_CERTSTATUS_REVOKED)
+                       ? NGX_CERTMATE_SERIAL_REVOKED
+                       : NGX_CERTMATE_SERIAL_UNKNOWN;
+    answer->reason = reason > 0 ? reason : 0;
+    answer->revoked_at = rev ? ngx_certmate_cert_time(rev) : 0;
+    answer->this_update = ngx_certmate_cert_time(this_update);
+    answer->next_update = next_update ? ngx_certmate_cert_time(next_update)
+                                      : 0;
+    answer->fetched = 0;
 
 done:
 
@@ -920,7 +946,7 @@ done:
     OCSP_BASICRESP_free(basic);
     OCSP_RESPONSE_free(resp);
 
-    ngx_certmate_revocation_done(f);
+    return error;
 }
 
 
