@@ -4,8 +4,9 @@
 # a configured CRL (listed refused, unlisted admitted, an update picked
 # up within its interval, a CRL that can no longer be fetched turning
 # stale), a CRL found in the certificates' distribution points, OCSP
-# answers of "openssl ocsp" for certificates seen, and no data at all;
-# "certmate_revocation hard" and "soft".
+# answers of "openssl ocsp" for certificates seen, answers not taken (not
+# OCSP, signed by another CA), and no data at all; "certmate_revocation
+# hard" and "soft".
 
 use strict;
 use warnings;
@@ -32,6 +33,7 @@ my $ca_a = Certmate::OpensslCA->new($t, 'crl-ca');
 my $ca_b = Certmate::OpensslCA->new($t, 'dp-ca');
 my $ca_c = Certmate::OpensslCA->new($t, 'ocsp-ca');
 my $ca_d = Certmate::OpensslCA->new($t, 'silent-ca');
+my $ca_e = Certmate::OpensslCA->new($t, 'bad-ocsp-ca');
 
 my $a_good = $ca_a->client('a-good');
 my $a_revoked = $ca_a->client('a-revoked');
@@ -53,8 +55,14 @@ $ca_c->ocsp_start($t->port('ocsp'));
 
 my $d_client = $ca_d->client('d-client');
 
+# a responder that answers no OCSP, and the responder of another CA
+
+my $e_garbage = $ca_e->client('e-garbage',
+    ext => ["authorityInfoAccess=OCSP;URI:$files/not-ocsp"]);
+my $e_other = $ca_e->client('e-other', @aia);
+
 $t->write_file('anchors.pem', join '', map { slurp($_->crt) }
-                                           $ca_a, $ca_b, $ca_c, $ca_d);
+                                           $ca_a, $ca_b, $ca_c, $ca_d, $ca_e);
 
 $t->conf(<<"EOF")->run;
 http {
@@ -67,6 +75,10 @@ http {
 
         location = /metrics {
             certmate_metrics;
+        }
+
+        location = /not-ocsp {
+            return 200 "not an OCSP answer\\n";
         }
     }
 
@@ -165,6 +177,18 @@ for my $crl ('a.crl', 'b.crl') {
 my @ocsp = $metrics =~ /^certmate_ocsp_age_seconds\{issuer_hash="[0-9a-f]{64}",serial="[0-9a-f]+"\} (\d+)$/mg;
 is(scalar @ocsp, 2, 'metrics: an OCSP answer for each certificate seen');
 ok(!grep({ $_ >= 10 } @ocsp), 'metrics: the OCSP answers are fresh');
+
+# --- answers not taken: the certificate stays unknown --------------------
+
+is(get('soft', $e_garbage), 'unknown', 'a responder that answers no OCSP');
+ok($t->wait_log(qr/\[error\].*certmate cannot take an OCSP answer from "\Q$files\E\/not-ocsp": not a successful OCSP response, retrying in \d+ s/),
+   'its answer is refused and logged');
+is(get('soft', $e_other), 'unknown', 'the responder of another CA');
+ok($t->wait_log(qr/\[error\].*certmate cannot take an OCSP answer from "\Q$ocsp_url\E": an OCSP response not signed for the CA, retrying in \d+ s/),
+   'its answer is refused and logged');
+is(get('soft', $e_garbage), 'unknown', 'still unknown after the refusal');
+is(get('soft', $e_other), 'unknown', 'both');
+is(get('hard', $e_other), 400, 'hard refuses them');
 
 # --- no data ------------------------------------------------------------
 
