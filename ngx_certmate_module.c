@@ -1867,6 +1867,20 @@ ngx_http_certmate_init_process(ngx_cycle_t *cycle)
                       ? ", notifications are not sent" : "");
     }
 
+#if (NGX_THREADS && defined M_ARENA_MAX)
+
+    /*
+     * The pool's threads, which run the writes in turn, share glibc's
+     * main arena rather than each taking one of its own: with an arena
+     * of each thread, blocks that a thread allocates and the event loop
+     * frees (and the other way round) leave the threads' arenas growing
+     * for as long as the writes go on (the soak in the README)
+     */
+
+    (void) mallopt(M_ARENA_MAX, 1);
+
+#endif
+
     if (ngx_certmate_cache_init(cmmcf->cache_size, cycle->log) != NGX_OK) {
         return NGX_ERROR;
     }
