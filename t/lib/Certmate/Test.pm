@@ -498,11 +498,11 @@ sub import_cert {
     });
 }
 
-# an EST simpleenroll of a new P-256 key for $name, through curl with
-# basic auth (user => 'alice:wonderland'): (status, body)
+# an EST simpleenroll of a new P-256 key for $name on the "admin" port,
+# through curl as alice:wonderland: (status, body)
 
 sub est_enroll {
-    my ($self, $name, %opts) = @_;
+    my ($self, $name) = @_;
 
     my $base = "$self->{dir}/$name";
 
@@ -512,10 +512,10 @@ sub est_enroll {
     $self->write_file('request', encode_base64(slurp("$base.der")));
 
     my $status = run_cmd('curl', '-s', '-o', "$self->{dir}/body",
-        '-w', '%{http_code}', '-u', $opts{user} || 'alice:wonderland',
+        '-w', '%{http_code}', '-u', 'alice:wonderland',
         '-H', 'Content-Type: application/pkcs10',
         '--data-binary', "\@$self->{dir}/request",
-        'http://127.0.0.1:' . $self->port($opts{port} || 'admin')
+        'http://127.0.0.1:' . $self->port('admin')
         . '/.well-known/est/simpleenroll');
 
     return ($status, scalar slurp("$self->{dir}/body"));
