@@ -81,6 +81,16 @@ sub received {
     return map { decode_json($_) } split /\n/, slurp($file);
 }
 
+# delivery is at least once: an event whose 2xx answer the helper has not
+# seen yet when it exits is posted again by the next helper, so a test
+# waits for the helper's word that it saw the answer before a reload or
+# a stop
+
+sub acknowledged {
+    my ($path, $event) = @_;
+    return $t->wait_log(qr/\[info\].*certmate notified "http:\/\/127\.0\.0\.1:$hook_port\/$path" of event $event->{seq}(?!\d)/, 10);
+}
+
 # --- certificates with little time left ------------------------------------
 
 my $root = $t->ca('root');
@@ -121,6 +131,11 @@ http {
     }
 }
 EOF
+
+# the helper's first tick: the ACME failure posted, and the answer seen
+
+ok($t->wait_for(sub { received('all') }, 10), 'the helper posts at its start');
+ok(acknowledged('all', (received('all'))[0]), 'and sees the answer');
 
 my %id;
 
@@ -200,6 +215,9 @@ ok(!grep({ $seen{$_}++ } @seqs), 'none twice');
 ok($t->wait_for(sub {
     grep { $_->{object} eq $issued2->{serial} } received('all')
 }, 15), 'the other webhook has it too');
+my ($last) = grep { $_->{object} eq $issued2->{serial} } received('all');
+ok(acknowledged('all', $last) && acknowledged('revocations', $last),
+   'the helper saw both answers');
 
 my @before = grep { $_->{type} ne 'acme.failed' } received('all');
 my $revocations = count('revocations');
