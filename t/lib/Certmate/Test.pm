@@ -21,7 +21,9 @@ use warnings;
 
 use Exporter 'import';
 use File::Temp qw(tempdir);
+use Fcntl qw(:flock);
 use File::Path qw(make_path);
+use File::Spec;
 use IO::Socket::INET;
 use IPC::Open3;
 use Digest::SHA qw(sha256_hex);
@@ -74,21 +76,31 @@ sub new {
 
 sub dir { $_[0]{dir} }
 
-# a free TCP port on 127.0.0.1, the same for the same name
+# a free TCP port on 127.0.0.1, the same for the same name; reserved
+# (a lock on a file of its number, held until the test exits) so that
+# test files run side by side never take the same one, even a port that
+# one of them keeps closed on purpose
+
+my $port_locks = File::Spec->catdir(File::Spec->tmpdir, 'certmate-ports');
 
 sub port {
     my ($self, $name) = @_;
 
     return $self->{ports}{$name} if $self->{ports}{$name};
 
+    make_path($port_locks);
+
     for (1 .. 100) {
         my $port = 20000 + int(rand(30000));
         next if grep { $_ == $port } values %{$self->{ports}};
+        open my $lock, '>', "$port_locks/$port" or next;
+        flock($lock, LOCK_EX | LOCK_NB) or next;
         my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
                                       LocalPort => $port, Proto => 'tcp',
                                       ReuseAddr => 1, Listen => 1)
             or next;
         close $s;
+        push @{$self->{port_locks}}, $lock;
         return $self->{ports}{$name} = $port;
     }
 
