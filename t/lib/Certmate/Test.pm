@@ -21,7 +21,7 @@ use warnings;
 
 use Exporter 'import';
 use File::Temp qw(tempdir);
-use Fcntl qw(:flock);
+use Fcntl qw(:flock O_RDONLY O_CREAT);
 use File::Path qw(make_path);
 use File::Spec;
 use IO::Socket::INET;
@@ -88,12 +88,13 @@ sub port {
 
     return $self->{ports}{$name} if $self->{ports}{$name};
 
-    make_path($port_locks);
+    # shared by every user who runs the tests; a lock needs no write access
+    chmod 01777, make_path($port_locks);
 
     for (1 .. 100) {
         my $port = 20000 + int(rand(30000));
         next if grep { $_ == $port } values %{$self->{ports}};
-        open my $lock, '>', "$port_locks/$port" or next;
+        sysopen(my $lock, "$port_locks/$port", O_RDONLY | O_CREAT) or next;
         flock($lock, LOCK_EX | LOCK_NB) or next;
         my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
                                       LocalPort => $port, Proto => 'tcp',
